@@ -1,0 +1,218 @@
+// Package config is NovaCron's configuration file: one YAML document with
+// one section per component, defaults that work with no file at all,
+// NOVACRON_... environment overrides and *_file fields for secrets.
+//
+// Load reports every problem at once, each with its key path and line, so
+// `novacron config check` can list them and exit non-zero.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/novacron/novacron/internal/confutil"
+)
+
+// Config is the whole configuration file.
+type Config struct {
+	// DataDir holds the embedded store, the generated API token and other
+	// local state. Default "data" (relative to the working directory).
+	DataDir string `yaml:"data_dir"`
+	// Log configures logging.
+	Log LogConfig `yaml:"log"`
+	// API configures the REST API and the Prometheus-compatible endpoints.
+	API APIConfig `yaml:"api"`
+	// Topics names the bus topics and how they are created.
+	Topics TopicsConfig `yaml:"topics"`
+	// Ingest configures the stage that moves samples from the bus to storage.
+	Ingest IngestConfig `yaml:"ingest"`
+}
+
+// LogConfig configures log/slog output.
+type LogConfig struct {
+	// Level is debug, info, warn or error. Default info.
+	Level string `yaml:"level"`
+	// Format is logfmt (slog text) or json. Default logfmt.
+	Format string `yaml:"format"`
+}
+
+// APIConfig configures the API server.
+type APIConfig struct {
+	// ListenAddress is host:port. Default 127.0.0.1:8090.
+	ListenAddress string `yaml:"listen_address"`
+	// Token is the bearer token every route but health and metrics needs.
+	// Prefer NOVACRON_API_TOKEN or token_file. Default: empty, and then a
+	// token is generated on first start into <data_dir>/api-token.
+	Token string `yaml:"token"`
+	// TokenFile reads the token from a file. Default empty.
+	TokenFile string `yaml:"token_file"`
+	// ShutdownTimeout bounds a graceful shutdown. Default 10s.
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+}
+
+// TopicsConfig names the bus topics.
+type TopicsConfig struct {
+	// Samples carries Prometheus remote-write WriteRequests. Default novacron.samples.
+	Samples string `yaml:"samples"`
+	// Inventory carries inventory snapshots as JSON. Default novacron.inventory.
+	Inventory string `yaml:"inventory"`
+	// Events carries events as JSON. Default novacron.events.
+	Events string `yaml:"events"`
+	// DeadLetter receives records that could not be processed, with the
+	// error in headers. Default novacron.deadletter.
+	DeadLetter string `yaml:"deadletter"`
+	// Partitions for topics created by NovaCron. Default 6.
+	Partitions int32 `yaml:"partitions"`
+	// ReplicationFactor for topics created by NovaCron. Default 1; use 3
+	// on a production Kafka cluster.
+	ReplicationFactor int16 `yaml:"replication_factor"`
+	// Create creates missing topics on start. Default true.
+	Create bool `yaml:"create"`
+}
+
+// IngestConfig configures the bus → storage stage.
+type IngestConfig struct {
+	// Group is the consumer group. Default novacron-ingest.
+	Group string `yaml:"group"`
+	// MaxPollRecords caps the records handled per poll. Default 5000.
+	MaxPollRecords int `yaml:"max_poll_records"`
+	// DrainTimeout bounds how long shutdown waits for in-flight batches to
+	// be written. Default 15s.
+	DrainTimeout time.Duration `yaml:"drain_timeout"`
+}
+
+// NewDefault returns the configuration used when no file is given.
+func NewDefault() *Config {
+	return &Config{
+		DataDir: "data",
+		Log:     LogConfig{Level: "info", Format: "logfmt"},
+		API: APIConfig{
+			ListenAddress:   "127.0.0.1:8090",
+			ShutdownTimeout: 10 * time.Second,
+		},
+		Topics: TopicsConfig{
+			Samples:           "novacron.samples",
+			Inventory:         "novacron.inventory",
+			Events:            "novacron.events",
+			DeadLetter:        "novacron.deadletter",
+			Partitions:        6,
+			ReplicationFactor: 1,
+			Create:            true,
+		},
+		Ingest: IngestConfig{Group: "novacron-ingest", MaxPollRecords: 5000, DrainTimeout: 15 * time.Second},
+	}
+}
+
+// Validate reports every problem, with YAML key paths.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.DataDir == "" {
+		errs = append(errs, confutil.Errorf("data_dir", "must not be empty"))
+	}
+	errs = append(errs, confutil.Prefix("log", c.Log.Validate()))
+	errs = append(errs, confutil.Prefix("api", c.API.Validate()))
+	errs = append(errs, confutil.Prefix("topics", c.Topics.Validate()))
+	errs = append(errs, confutil.Prefix("ingest", c.Ingest.Validate()))
+	return errors.Join(errs...)
+}
+
+// Validate checks the log section.
+func (c LogConfig) Validate() error {
+	var errs []error
+	switch c.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, confutil.Errorf("level", "must be debug, info, warn or error, not %q", c.Level))
+	}
+	switch c.Format {
+	case "logfmt", "json":
+	default:
+		errs = append(errs, confutil.Errorf("format", "must be logfmt or json, not %q", c.Format))
+	}
+	return errors.Join(errs...)
+}
+
+// Validate checks the api section.
+func (c APIConfig) Validate() error {
+	var errs []error
+	if c.ListenAddress == "" {
+		errs = append(errs, confutil.Errorf("listen_address", "must not be empty"))
+	}
+	if c.Token != "" && c.TokenFile != "" {
+		errs = append(errs, confutil.Errorf("token_file", "set either token or token_file, not both"))
+	}
+	if c.ShutdownTimeout <= 0 {
+		errs = append(errs, confutil.Errorf("shutdown_timeout", "must be positive"))
+	}
+	return errors.Join(errs...)
+}
+
+// Validate checks the topics section.
+func (c TopicsConfig) Validate() error {
+	var errs []error
+	seen := map[string]string{}
+	for _, t := range []struct{ key, name string }{
+		{"samples", c.Samples}, {"inventory", c.Inventory}, {"events", c.Events}, {"deadletter", c.DeadLetter},
+	} {
+		if t.name == "" {
+			errs = append(errs, confutil.Errorf(t.key, "must not be empty"))
+			continue
+		}
+		if other, ok := seen[t.name]; ok {
+			errs = append(errs, confutil.Errorf(t.key, "topic %q is already used by topics.%s", t.name, other))
+		}
+		seen[t.name] = t.key
+	}
+	if c.Partitions < 1 {
+		errs = append(errs, confutil.Errorf("partitions", "must be at least 1"))
+	}
+	if c.ReplicationFactor < 1 {
+		errs = append(errs, confutil.Errorf("replication_factor", "must be at least 1"))
+	}
+	return errors.Join(errs...)
+}
+
+// Validate checks the ingest section.
+func (c IngestConfig) Validate() error {
+	var errs []error
+	if c.Group == "" {
+		errs = append(errs, confutil.Errorf("group", "must not be empty"))
+	}
+	if c.MaxPollRecords < 1 {
+		errs = append(errs, confutil.Errorf("max_poll_records", "must be at least 1"))
+	}
+	if c.DrainTimeout <= 0 {
+		errs = append(errs, confutil.Errorf("drain_timeout", "must be positive"))
+	}
+	return errors.Join(errs...)
+}
+
+// Load reads the file at path (no file when path is empty) over the
+// defaults, applies the environment and validates.
+func Load(path string) (*Config, error) {
+	cfg := NewDefault()
+	var data []byte
+	if path != "" {
+		var err error
+		data, err = os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("read config (--config.file=%q): %w", path, err)
+		}
+	}
+	if err := load(data, path, os.Environ(), cfg); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// Parse is Load for YAML already in memory, with an explicit environment
+// (KEY=VALUE strings); file only names the source in messages.
+func Parse(data []byte, file string, environ []string) (*Config, error) {
+	cfg := NewDefault()
+	if err := load(data, file, environ, cfg); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
