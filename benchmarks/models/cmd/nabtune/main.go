@@ -1,0 +1,119 @@
+// Command nabtune runs the Ensemble detector with parameter variations on
+// a NAB-layout corpus and prints the NAB scores of each, to choose the one
+// configuration used for every series.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"log"
+	"os"
+	"strings"
+
+	"github.com/novacron/novacron/internal/modelscli"
+	"github.com/novacron/novacron/models"
+)
+
+func main() {
+	data := flag.String("data", "../shared/datasets/nab-dev", "NAB data directory")
+	set := flag.String("set", "", "comma-separated overrides name=value applied to the defaults")
+	sweep := flag.String("sweep", "", "name=v1,v2,... to sweep one parameter")
+	flag.Parse()
+	labels, err := modelscli.ReadNABLabels(*data + "/labels.json")
+	if err != nil {
+		log.Fatal(err)
+	}
+	corpus, err := modelscli.LoadNABCorpus(*data, labels)
+	if err != nil {
+		log.Fatal(err)
+	}
+	times := map[string][]int64{}
+	for rel, rows := range corpus {
+		ts := make([]int64, len(rows))
+		for i, r := range rows {
+			ts[i] = r.T
+		}
+		times[rel] = ts
+	}
+	base := models.NewDefaultEnsembleConfig()
+	if *set != "" {
+		for _, kv := range strings.Split(*set, ";") {
+			apply(&base, kv)
+		}
+	}
+	variants := []string{""}
+	if *sweep != "" {
+		name, vals, _ := strings.Cut(*sweep, "=")
+		variants = nil
+		for _, v := range strings.Split(vals, ",") {
+			variants = append(variants, name+"="+v)
+		}
+	}
+	for _, v := range variants {
+		cfg := base
+		if v != "" {
+			apply(&cfg, v)
+		}
+		scores := map[string][]float64{}
+		for rel, rows := range corpus {
+			d := models.NewEnsemble(cfg)
+			sc := make([]float64, len(rows))
+			for i, r := range rows {
+				sc[i] = d.Observe(r.T, r.V).Score
+			}
+			scores[rel] = sc
+		}
+		res, err := modelscli.ScoreNAB(labels, times, scores)
+		if err != nil {
+			log.Fatal(err)
+		}
+		p := res.Profiles
+		fmt.Printf("%-28s std %6.2f lowFP %6.2f lowFN %6.2f thr %.4f hit %d miss %d fp %d\n", v,
+			p["standard"].Normalized, p["reward_low_FP"].Normalized, p["reward_low_FN"].Normalized,
+			p["standard"].Threshold, p["standard"].WindowsDetected, p["standard"].WindowsMissed, p["standard"].FP)
+		if os.Getenv("PERFILE") != "" {
+			perFile(labels, times, scores, p["standard"].Threshold)
+		}
+	}
+}
+
+func perFile(labels map[string][][2]string, times map[string][]int64, scores map[string][]float64, thr float64) {
+	for rel := range labels {
+		_ = rel
+	}
+	_ = thr
+}
+
+func apply(c *models.EnsembleConfig, kv string) {
+	name, val, _ := strings.Cut(kv, "=")
+	var f float64
+	fmt.Sscan(val, &f)
+	switch name {
+	case "fast":
+		c.FastAlpha = f
+	case "scale":
+		c.ScaleAlpha = f
+	case "prof":
+		c.ProfileAlpha = f
+	case "win":
+		c.Window = int(f)
+	case "lalpha":
+		c.LikelihoodAlpha = f
+	case "nov":
+		c.NoveltyWeight = f
+	case "novm":
+		c.NoveltyMargin = f
+	case "k":
+		c.ShiftK = f
+	case "h":
+		c.ShiftH = f
+	case "warm":
+		c.Warmup = int(f)
+	case "suplvl":
+		c.SuppressLevel = f
+	case "sup":
+		c.Suppress = int(f)
+	default:
+		log.Fatalf("unknown parameter %q", name)
+	}
+}

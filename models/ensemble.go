@@ -1,0 +1,311 @@
+package models
+
+import (
+	"math"
+)
+
+// EnsembleConfig parameterises the Ensemble detector. The defaults
+// (NewDefaultEnsembleConfig) are NovaCron's default detector, tuned once
+// for all series.
+type EnsembleConfig struct {
+	// FastAlpha is the EWMA weight of the local level predictor.
+	FastAlpha float64
+	// ScaleAlpha is the EWMA weight of the prediction-error scale.
+	ScaleAlpha float64
+	// ProfileAlpha is the weight of a new sample in its hour-of-day slot.
+	ProfileAlpha float64
+	// Window is the number of recent raw scores averaged by the
+	// anomaly-likelihood stage (at most 32).
+	Window int
+	// LikelihoodAlpha is the EWMA weight of the long-run distribution of
+	// averaged raw scores.
+	LikelihoodAlpha float64
+	// NoveltyWeight is the raw score given to a value outside the range
+	// seen so far (0 disables the novelty component).
+	NoveltyWeight float64
+	// NoveltyMargin widens the seen range by this fraction of its width.
+	NoveltyMargin float64
+	// ShiftK and ShiftH are the CUSUM allowance and decision level, in
+	// standard deviations, of the level-shift component.
+	ShiftK, ShiftH float64
+	// Warmup is the number of samples scored 0 while the model learns.
+	Warmup int
+	// SuppressLevel and Suppress: after a score of at least SuppressLevel,
+	// the next Suppress samples are damped so one event raises one alarm.
+	SuppressLevel float64
+	Suppress      int
+}
+
+// NewDefaultEnsembleConfig returns the default detector's parameters.
+func NewDefaultEnsembleConfig() EnsembleConfig {
+	return EnsembleConfig{
+		FastAlpha:       0.3,
+		ScaleAlpha:      0.01,
+		ProfileAlpha:    0.1,
+		Window:          10,
+		LikelihoodAlpha: 0.002,
+		NoveltyWeight:   1,
+		NoveltyMargin:   0.02,
+		ShiftK:          0.5,
+		ShiftH:          8,
+		Warmup:          300,
+		SuppressLevel:   0.5,
+		Suppress:        100,
+	}
+}
+
+const ensembleWindowMax = 32
+
+// Ensemble is NovaCron's default streaming anomaly detector. It combines
+// three views of each sample into a raw score:
+//   - the prediction error of a local level (EWMA) or, when it predicts
+//     better, of an hour-of-day seasonal profile plus a deseasonalised level,
+//     standardised by an EWMA of absolute errors;
+//   - novelty: a value outside the range seen so far;
+//   - a two-sided CUSUM of standardised errors (level shifts);
+//
+// then turns the average of the last Window raw scores into an anomaly
+// likelihood against their long-run distribution (as Numenta's HTM
+// detector does), reported on a log scale, and damps repeated alarms.
+// The state is fixed-size (about 600 bytes).
+type Ensemble struct {
+	cfg EnsembleConfig
+
+	n     int64
+	level float64 // fast EWMA level (non-seasonal predictor)
+	dsLvl float64 // fast EWMA of value minus profile (seasonal predictor)
+	errA  float64 // EWMA |error| of the non-seasonal predictor
+	errB  float64 // EWMA |error| of the seasonal predictor
+	nB    int64   // samples scored by the seasonal predictor
+	minV  float64
+	maxV  float64
+	cpos  float64 // CUSUM statistics
+	cneg  float64
+	since int64 // start of the current deviation
+	// likelihood stage
+	ring    [ensembleWindowMax]float64
+	ringPos int
+	ringSum float64
+	lMean   float64
+	lVar    float64
+	lN      int64
+	supLeft int
+	prof    profile24
+}
+
+// profile24 is a fixed-size half-hour-of-day profile (48 slots).
+type profile24 struct {
+	mean [48]float32
+	seen [48]bool
+}
+
+const dayMS = 24 * 3600 * 1000
+
+func (p *profile24) slot(t int64) int {
+	ph := t % dayMS
+	if ph < 0 {
+		ph += dayMS
+	}
+	return int(ph * 48 / dayMS)
+}
+
+// NewEnsemble returns a detector with the given configuration.
+func NewEnsemble(cfg EnsembleConfig) *Ensemble {
+	cfg.Window = min(max(cfg.Window, 1), ensembleWindowMax)
+	return &Ensemble{cfg: cfg}
+}
+
+// NewDefaultDetector returns NovaCron's default streaming detector.
+func NewDefaultDetector() Detector { return NewEnsemble(NewDefaultEnsembleConfig()) }
+
+// Observe implements Detector.
+func (e *Ensemble) Observe(t int64, v float64) Result {
+	c := &e.cfg
+	if !finite(v) {
+		return Result{Expected: e.level}
+	}
+	e.n++
+	if e.n == 1 {
+		e.level, e.minV, e.maxV = v, v, v
+		e.dsLvl = 0
+		e.prof.mean[e.prof.slot(t)], e.prof.seen[e.prof.slot(t)] = float32(v), true
+		return Result{Expected: v, Lower: v, Upper: v}
+	}
+	// Predictions made before seeing v.
+	predA := e.level
+	s := e.prof.slot(t)
+	seasonal := e.prof.seen[s]
+	predB := predA
+	if seasonal {
+		predB = float64(e.prof.mean[s]) + e.dsLvl
+	}
+	useB := seasonal && e.nB > 200 && e.errB < 0.9*e.errA
+	pred, scale := predA, e.errA
+	comp := ComponentLevel
+	if useB {
+		pred, scale, comp = predB, e.errB, ComponentSeason
+	}
+	sigma := 1.2533*scale + 1e-9*math.Abs(pred) + 1e-12
+	errv := v - pred
+	z := math.Abs(errv) / sigma
+	raw := math.Erf(z / math.Sqrt2 / 2)
+
+	// Novelty: outside the range seen so far.
+	width := e.maxV - e.minV
+	margin := c.NoveltyMargin * width
+	if c.NoveltyWeight > 0 && e.n > int64(c.Warmup) && (v > e.maxV+margin || v < e.minV-margin) {
+		if c.NoveltyWeight > raw {
+			raw, comp = c.NoveltyWeight, ComponentNovelty
+		}
+	}
+	// CUSUM on standardised errors against the local level.
+	zs := errv / sigma
+	e.cpos = math.Max(0, e.cpos+zs-c.ShiftK)
+	e.cneg = math.Max(0, e.cneg-zs-c.ShiftK)
+	if e.cpos > c.ShiftH || e.cneg > c.ShiftH {
+		if raw < 1 {
+			raw, comp = 1, ComponentShift
+		}
+		e.cpos, e.cneg = 0, 0
+	}
+
+	// Update the baselines.
+	if seasonal {
+		e.errB += c.ScaleAlpha * (math.Abs(v-predB) - e.errB)
+		e.nB++
+	}
+	if e.n == 2 {
+		e.errA = math.Abs(v - predA)
+	} else {
+		e.errA += c.ScaleAlpha * (math.Abs(v-predA) - e.errA)
+	}
+	e.level += c.FastAlpha * (v - e.level)
+	if seasonal {
+		e.dsLvl += c.FastAlpha * (v - float64(e.prof.mean[s]) - e.dsLvl)
+		e.prof.mean[s] += float32(c.ProfileAlpha) * (float32(v-e.dsLvl) - e.prof.mean[s])
+	} else {
+		e.prof.mean[s], e.prof.seen[s] = float32(v-e.dsLvl), true
+	}
+	e.minV, e.maxV = math.Min(e.minV, v), math.Max(e.maxV, v)
+
+	// Anomaly likelihood of the recent average raw score.
+	w := c.Window
+	e.ringSum += raw - e.ring[e.ringPos]
+	e.ring[e.ringPos] = raw
+	e.ringPos = (e.ringPos + 1) % w
+	avg := e.ringSum / float64(w)
+	var score float64
+	if e.lN > 0 {
+		sd := math.Max(math.Sqrt(e.lVar), 0.02)
+		tail := gaussTail((avg - e.lMean) / sd)
+		score = math.Log(tail+1e-10) / math.Log(1e-10)
+	}
+	e.lN++
+	a := max(c.LikelihoodAlpha, 1/float64(e.lN))
+	d := avg - e.lMean
+	e.lMean += a * d
+	e.lVar = (1 - a) * (e.lVar + a*d*d)
+
+	if e.n <= int64(c.Warmup) {
+		score = 0
+	}
+	if e.supLeft > 0 {
+		e.supLeft--
+		score *= 0.5
+	} else if score >= c.SuppressLevel {
+		e.supLeft = c.Suppress
+	}
+	score = clamp01(score)
+	res := Result{Score: score, Expected: pred, Lower: pred - 3*sigma, Upper: pred + 3*sigma}
+	if z > 3 || comp == ComponentNovelty || comp == ComponentShift {
+		if e.since == 0 {
+			e.since = t
+		}
+		res.Component, res.Since = comp, e.since
+	} else {
+		e.since = 0
+	}
+	return res
+}
+
+const ensembleVersion = 1
+
+// MarshalBinary implements Detector.
+func (e *Ensemble) MarshalBinary() ([]byte, error) {
+	enc := newEncoder(kindEnsemble, ensembleVersion, 1024)
+	c := &e.cfg
+	for _, f := range []float64{c.FastAlpha, c.ScaleAlpha, c.ProfileAlpha, float64(c.Window), c.LikelihoodAlpha,
+		c.NoveltyWeight, c.NoveltyMargin, c.ShiftK, c.ShiftH, float64(c.Warmup), c.SuppressLevel, float64(c.Suppress)} {
+		enc.f64(f)
+	}
+	enc.i64(e.n)
+	for _, f := range []float64{e.level, e.dsLvl, e.errA, e.errB} {
+		enc.f64(f)
+	}
+	enc.i64(e.nB)
+	for _, f := range []float64{e.minV, e.maxV, e.cpos, e.cneg} {
+		enc.f64(f)
+	}
+	enc.i64(e.since)
+	for _, f := range e.ring[:c.Window] {
+		enc.f64(f)
+	}
+	enc.i64(int64(e.ringPos))
+	enc.f64(e.ringSum)
+	enc.f64(e.lMean)
+	enc.f64(e.lVar)
+	enc.i64(e.lN)
+	enc.i64(int64(e.supLeft))
+	var seen uint64
+	for i, m := range e.prof.mean {
+		enc.f32(m)
+		if e.prof.seen[i] {
+			seen |= 1 << i
+		}
+	}
+	enc.i64(int64(seen))
+	return enc.b, nil
+}
+
+// UnmarshalBinary implements Detector.
+func (e *Ensemble) UnmarshalBinary(data []byte) error {
+	d := newDecoder(data, kindEnsemble, ensembleVersion)
+	var x Ensemble
+	c := &x.cfg
+	c.FastAlpha, c.ScaleAlpha, c.ProfileAlpha = d.f64(), d.f64(), d.f64()
+	c.Window = int(d.f64())
+	c.LikelihoodAlpha, c.NoveltyWeight, c.NoveltyMargin, c.ShiftK, c.ShiftH = d.f64(), d.f64(), d.f64(), d.f64(), d.f64()
+	c.Warmup = int(d.f64())
+	c.SuppressLevel = d.f64()
+	c.Suppress = int(d.f64())
+	if d.err == nil && (c.Window < 1 || c.Window > ensembleWindowMax) {
+		return ErrSnapshot
+	}
+	x.n = d.i64()
+	x.level, x.dsLvl, x.errA, x.errB = d.f64(), d.f64(), d.f64(), d.f64()
+	x.nB = d.i64()
+	x.minV, x.maxV, x.cpos, x.cneg = d.f64(), d.f64(), d.f64(), d.f64()
+	x.since = d.i64()
+	for i := 0; i < c.Window; i++ {
+		x.ring[i] = d.f64()
+	}
+	x.ringPos = int(d.i64())
+	x.ringSum, x.lMean, x.lVar = d.f64(), d.f64(), d.f64()
+	x.lN = d.i64()
+	x.supLeft = int(d.i64())
+	for i := range x.prof.mean {
+		x.prof.mean[i] = d.f32()
+	}
+	seen := uint64(d.i64())
+	for i := range x.prof.seen {
+		x.prof.seen[i] = seen&(1<<i) != 0
+	}
+	if err := d.finish(); err != nil {
+		return err
+	}
+	if x.ringPos < 0 || x.ringPos >= c.Window {
+		return ErrSnapshot
+	}
+	*e = x
+	return nil
+}
