@@ -140,8 +140,8 @@ func TestDecodeMalformed(t *testing.T) {
 		require.ErrorIs(t, err, ErrInvalid)
 		require.ErrorContains(t, err, "malformed protobuf")
 	}
-	f([]byte{0x0a, 0x10, 0x01})           // length beyond the end
-	f([]byte{0xff, 0xff, 0xff})           // bad varint tag
+	f([]byte{0x0a, 0x10, 0x01})            // length beyond the end
+	f([]byte{0xff, 0xff, 0xff})            // bad varint tag
 	f([]byte("this is not a protobuf...")) // text
 }
 
