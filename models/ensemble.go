@@ -34,6 +34,9 @@ type EnsembleConfig struct {
 	// the next Suppress samples are damped so one event raises one alarm.
 	SuppressLevel float64
 	Suppress      int
+	// Empirical selects an empirical (histogram) tail probability instead
+	// of a normal one in the likelihood stage.
+	Empirical bool
 }
 
 // NewDefaultEnsembleConfig returns the default detector's parameters.
@@ -42,19 +45,22 @@ func NewDefaultEnsembleConfig() EnsembleConfig {
 		FastAlpha:       0.3,
 		ScaleAlpha:      0.01,
 		ProfileAlpha:    0.1,
-		Window:          10,
-		LikelihoodAlpha: 0.002,
+		Window:          8,
+		LikelihoodAlpha: 0.0002,
 		NoveltyWeight:   1,
 		NoveltyMargin:   0.02,
 		ShiftK:          0.5,
 		ShiftH:          8,
 		Warmup:          300,
 		SuppressLevel:   0.5,
-		Suppress:        100,
+		Suppress:        200,
+		Empirical:       true,
 	}
 }
 
 const ensembleWindowMax = 32
+
+const histBins = 64
 
 // Ensemble is NovaCron's default streaming anomaly detector. It combines
 // three views of each sample into a raw score:
@@ -90,6 +96,8 @@ type Ensemble struct {
 	lVar    float64
 	lN      int64
 	supLeft int
+	peak    float64
+	hist    [histBins]float32
 	prof    profile24
 }
 
@@ -195,7 +203,28 @@ func (e *Ensemble) Observe(t int64, v float64) Result {
 	e.ringPos = (e.ringPos + 1) % w
 	avg := e.ringSum / float64(w)
 	var score float64
-	if e.lN > 0 {
+	if c.Empirical {
+		// Empirical tail probability of avg among the decayed history.
+		b := min(int(avg*histBins), histBins-1)
+		above := 0.0
+		for i := b + 1; i < histBins; i++ {
+			above += float64(e.hist[i])
+		}
+		total := above
+		for i := 0; i <= b; i++ {
+			total += float64(e.hist[i])
+		}
+		above += 0.5 * float64(e.hist[b])
+		if total > 0 {
+			tail := (above + 0.5) / (total + 1)
+			score = math.Log(tail) / math.Log(0.5/(total+1))
+		}
+		decay := float32(1 - c.LikelihoodAlpha)
+		for i := range e.hist {
+			e.hist[i] *= decay
+		}
+		e.hist[b]++
+	} else if e.lN > 0 {
 		sd := math.Max(math.Sqrt(e.lVar), 0.02)
 		tail := gaussTail((avg - e.lMean) / sd)
 		score = math.Log(tail+1e-10) / math.Log(1e-10)
@@ -209,11 +238,16 @@ func (e *Ensemble) Observe(t int64, v float64) Result {
 	if e.n <= int64(c.Warmup) {
 		score = 0
 	}
-	if e.supLeft > 0 {
-		e.supLeft--
-		score *= 0.5
-	} else if score >= c.SuppressLevel {
-		e.supLeft = c.Suppress
+	// Report each rise once: a score that does not exceed the highest
+	// score of the last Suppress samples is damped.
+	if score > e.peak {
+		e.peak, e.supLeft = score, 0
+	} else {
+		e.supLeft++
+		if e.supLeft > c.Suppress {
+			e.peak, e.supLeft = score, 0
+		}
+		score *= c.SuppressLevel
 	}
 	score = clamp01(score)
 	res := Result{Score: score, Expected: pred, Lower: pred - 3*sigma, Upper: pred + 3*sigma}
@@ -256,6 +290,7 @@ func (e *Ensemble) MarshalBinary() ([]byte, error) {
 	enc.f64(e.lVar)
 	enc.i64(e.lN)
 	enc.i64(int64(e.supLeft))
+	enc.f64(e.peak)
 	var seen uint64
 	for i, m := range e.prof.mean {
 		enc.f32(m)
@@ -293,6 +328,7 @@ func (e *Ensemble) UnmarshalBinary(data []byte) error {
 	x.ringSum, x.lMean, x.lVar = d.f64(), d.f64(), d.f64()
 	x.lN = d.i64()
 	x.supLeft = int(d.i64())
+	x.peak = d.f64()
 	for i := range x.prof.mean {
 		x.prof.mean[i] = d.f32()
 	}

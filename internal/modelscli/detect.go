@@ -139,6 +139,7 @@ func runScoreAnomalies(ctx context.Context, args []string, stdout, stderr io.Wri
 	data := fs.String("data", "", "NAB-layout data directory")
 	labelsPath := fs.String("labels", "", "labels JSON (NAB combined_windows.json shape)")
 	results := fs.String("results", "", "directory of detector results, same relative paths as --data")
+	perFile := fs.Bool("per-file", false, "include the per-file breakdown in the JSON")
 	if err := parseFlags(fs, args, "data", "labels", "results"); err != nil {
 		return err
 	}
@@ -150,6 +151,12 @@ func runScoreAnomalies(ctx context.Context, args []string, stdout, stderr io.Wri
 		r := res.Profiles[p.Name]
 		fmt.Fprintf(stdout, "%-14s normalised %8.3f  raw %9.4f  threshold %.6g  windows hit %d/%d  TP %d FP %d FN %d TN %d rows\n",
 			p.Name, r.Normalized, r.Raw, r.Threshold, r.WindowsDetected, r.WindowsDetected+r.WindowsMissed, r.TP, r.FP, r.FN, r.TN)
+	}
+	if !*perFile {
+		for k, p := range res.Profiles {
+			p.PerFile = nil
+			res.Profiles[k] = p
+		}
 	}
 	b, _ := json.Marshal(res)
 	fmt.Fprintln(stdout, string(b))

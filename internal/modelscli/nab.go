@@ -166,6 +166,17 @@ type NABProfileResult struct {
 	TN              int     `json:"tn"`
 	WindowsDetected int     `json:"windows_detected"`
 	WindowsMissed   int     `json:"windows_missed"`
+	// PerFile breaks the score down by file at the chosen threshold.
+	PerFile []NABFileResult `json:"per_file,omitempty"`
+}
+
+// NABFileResult is one file's share of a profile's score.
+type NABFileResult struct {
+	File            string  `json:"file"`
+	Raw             float64 `json:"raw"`
+	FP              int     `json:"fp_rows"`
+	WindowsDetected int     `json:"windows_detected"`
+	WindowsMissed   int     `json:"windows_missed"`
 }
 
 // NABResult is the outcome of scoring a corpus under every profile.
@@ -239,6 +250,7 @@ func optimiseThreshold(files []*nabFile, p NABProfile) (thr float64, ok bool) {
 func scoreAt(files []*nabFile, p NABProfile, thr float64, ok bool) NABProfileResult {
 	var res NABProfileResult
 	for _, fd := range files {
+		before, fpBefore, detBefore, missBefore := res.Raw, res.FP, res.WindowsDetected, res.WindowsMissed
 		best := map[int]float64{}
 		for i := fd.probation; i < fd.n; i++ {
 			hit := ok && fd.scores[i] >= thr
@@ -271,6 +283,8 @@ func scoreAt(files []*nabFile, p NABProfile, thr float64, ok bool) NABProfileRes
 				res.WindowsMissed++
 			}
 		}
+		res.PerFile = append(res.PerFile, NABFileResult{File: fd.rel, Raw: res.Raw - before, FP: res.FP - fpBefore,
+			WindowsDetected: res.WindowsDetected - detBefore, WindowsMissed: res.WindowsMissed - missBefore})
 	}
 	return res
 }

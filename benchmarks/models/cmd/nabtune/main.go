@@ -72,16 +72,11 @@ func main() {
 			p["standard"].Normalized, p["reward_low_FP"].Normalized, p["reward_low_FN"].Normalized,
 			p["standard"].Threshold, p["standard"].WindowsDetected, p["standard"].WindowsMissed, p["standard"].FP)
 		if os.Getenv("PERFILE") != "" {
-			perFile(labels, times, scores, p["standard"].Threshold)
+			for _, f := range p["standard"].PerFile {
+				fmt.Printf("   %-60s raw %6.2f fp %3d hit %d miss %d\n", f.File, f.Raw, f.FP, f.WindowsDetected, f.WindowsMissed)
+			}
 		}
 	}
-}
-
-func perFile(labels map[string][][2]string, times map[string][]int64, scores map[string][]float64, thr float64) {
-	for rel := range labels {
-		_ = rel
-	}
-	_ = thr
 }
 
 func apply(c *models.EnsembleConfig, kv string) {
@@ -111,6 +106,8 @@ func apply(c *models.EnsembleConfig, kv string) {
 		c.Warmup = int(f)
 	case "suplvl":
 		c.SuppressLevel = f
+	case "emp":
+		c.Empirical = f != 0
 	case "sup":
 		c.Suppress = int(f)
 	default:
