@@ -177,29 +177,34 @@ func (s *Sender) send(it *item) {
 			it.done(err)
 			return
 		}
+		if s.stopping() || s.workCtx.Err() != nil {
+			s.m.dropped.WithLabelValues(reasonShutdown).Inc()
+			it.done(fmt.Errorf("%w: batch of %d samples not written: %w", ErrSenderClosed, it.samples, err))
+			return
+		}
 		if attempt == 0 || attempt%10 == 0 {
 			s.logger.Warn("storage write failed, retrying", "attempt", attempt+1, "err", err)
 		}
+		// Shutdown cuts the backoff short: the batch then gets one last
+		// attempt (the loop gives up on its failure, as stopping() holds).
 		timer := time.NewTimer(s.backoff(attempt))
 		select {
 		case <-timer.C:
-			continue
 		case <-s.stopRetry:
+			timer.Stop()
 		case <-s.workCtx.Done():
+			timer.Stop()
 		}
-		timer.Stop()
-		// Shutting down: one more attempt unless the deadline has passed,
-		// so a batch whose backoff was interrupted still gets its drain.
-		if s.workCtx.Err() == nil {
-			if err = s.attempt(it.batch); err == nil {
-				s.m.samplesWritten.Add(float64(it.samples))
-				it.done(nil)
-				return
-			}
-		}
-		s.m.dropped.WithLabelValues(reasonShutdown).Inc()
-		it.done(fmt.Errorf("%w: batch of %d samples not written: %w", ErrSenderClosed, it.samples, err))
-		return
+	}
+}
+
+// stopping reports whether Shutdown has begun.
+func (s *Sender) stopping() bool {
+	select {
+	case <-s.stopRetry:
+		return true
+	default:
+		return false
 	}
 }
 
