@@ -98,6 +98,7 @@ type Ensemble struct {
 	supLeft int
 	peak    float64
 	hist    [histBins]float32
+	inc     float64 // current weight of a new histogram entry
 	prof    profile24
 }
 
@@ -216,14 +217,24 @@ func (e *Ensemble) Observe(t int64, v float64) Result {
 		}
 		above += 0.5 * float64(e.hist[b])
 		if total > 0 {
+			total /= e.inc
+			above /= e.inc
 			tail := (above + 0.5) / (total + 1)
 			score = math.Log(tail) / math.Log(0.5/(total+1))
 		}
-		decay := float32(1 - c.LikelihoodAlpha)
-		for i := range e.hist {
-			e.hist[i] *= decay
+		// Decay by growing the weight of new samples instead of shrinking
+		// every bin; renormalise rarely (O(1) amortised).
+		if e.inc == 0 {
+			e.inc = 1
 		}
-		e.hist[b]++
+		e.hist[b] += float32(e.inc)
+		e.inc /= 1 - c.LikelihoodAlpha
+		if e.inc > 1e20 {
+			for i := range e.hist {
+				e.hist[i] = float32(float64(e.hist[i]) / e.inc)
+			}
+			e.inc = 1
+		}
 	} else if e.lN > 0 {
 		sd := math.Max(math.Sqrt(e.lVar), 0.02)
 		tail := gaussTail((avg - e.lMean) / sd)
@@ -299,6 +310,11 @@ func (e *Ensemble) MarshalBinary() ([]byte, error) {
 		}
 	}
 	enc.i64(int64(seen))
+	enc.f64(boolf(c.Empirical))
+	for _, h := range e.hist {
+		enc.f32(h)
+	}
+	enc.f64(e.inc)
 	return enc.b, nil
 }
 
@@ -336,6 +352,11 @@ func (e *Ensemble) UnmarshalBinary(data []byte) error {
 	for i := range x.prof.seen {
 		x.prof.seen[i] = seen&(1<<i) != 0
 	}
+	c.Empirical = d.f64() != 0
+	for i := range x.hist {
+		x.hist[i] = d.f32()
+	}
+	x.inc = d.f64()
 	if err := d.finish(); err != nil {
 		return err
 	}

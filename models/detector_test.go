@@ -1,0 +1,206 @@
+package models
+
+import (
+	"math"
+	"math/rand/v2"
+	"slices"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// detectorKinds builds each streaming detector fresh.
+var detectorKinds = map[string]func() Detector{
+	"ensemble":   NewDefaultDetector,
+	"robust-z":   func() Detector { return NewRobustZ(NewDefaultRobustZConfig()) },
+	"cusum":      func() Detector { return NewCUSUM(NewDefaultCUSUMConfig()) },
+	"likelihood": func() Detector { return NewLikelihood(NewRobustZ(NewDefaultRobustZConfig()), NewDefaultLikelihoodConfig()) },
+}
+
+// testSeries is a noisy daily pattern with irregularities: NaN, Inf, a gap,
+// repeated and backward timestamps, a spike and a level shift.
+func testSeries(n int, seed uint64) ([]int64, []float64) {
+	rng := rand.New(rand.NewPCG(seed, 7))
+	ts := make([]int64, n)
+	vs := make([]float64, n)
+	t := int64(1_400_000_000_000)
+	for i := range n {
+		t += 300_000
+		switch {
+		case i == 50:
+			t += 86_400_000 // gap
+		case i == 60:
+			t -= 300_000 // repeated
+		case i == 70:
+			t -= 900_000 // backwards
+		}
+		ts[i] = t
+		vs[i] = 50 + 10*math.Sin(2*math.Pi*float64(t%86_400_000)/86_400_000) + rng.NormFloat64()
+		if i > n/2 {
+			vs[i] += 30
+		}
+	}
+	vs[10], vs[11], vs[12] = math.NaN(), math.Inf(1), math.Inf(-1)
+	vs[n/3] += 100
+	return ts, vs
+}
+
+func TestDetectorsFiniteBounded(t *testing.T) {
+	for name, mk := range detectorKinds {
+		t.Run(name, func(t *testing.T) {
+			for seed := range uint64(5) {
+				ts, vs := testSeries(3000, seed)
+				d := mk()
+				var maxSnap int
+				for i := range ts {
+					r := d.Observe(ts[i], vs[i])
+					require.False(t, math.IsNaN(r.Score) || r.Score < 0 || r.Score > 1, "score %v at %d", r.Score, i)
+					if i%500 == 0 {
+						b, err := d.MarshalBinary()
+						require.NoError(t, err)
+						maxSnap = max(maxSnap, len(b))
+					}
+				}
+				b, _ := d.MarshalBinary()
+				require.LessOrEqual(t, max(maxSnap, len(b)), 2048, "state must stay under 2 KiB")
+			}
+		})
+	}
+}
+
+func TestDetectorsExtremeValues(t *testing.T) {
+	for name, mk := range detectorKinds {
+		t.Run(name, func(t *testing.T) {
+			d := mk()
+			for i, v := range []float64{0, 0, 0, 1e300, -1e300, 5e-324, 0, math.MaxFloat64, 1, 1} {
+				for range 200 {
+					r := d.Observe(int64(i)*1000, v)
+					require.False(t, math.IsNaN(r.Score), "score NaN after %v", v)
+					require.True(t, r.Score >= 0 && r.Score <= 1)
+				}
+			}
+		})
+	}
+}
+
+func TestDetectorsSnapshotRestore(t *testing.T) {
+	for name, mk := range detectorKinds {
+		t.Run(name, func(t *testing.T) {
+			ts, vs := testSeries(2000, 11)
+			a := mk()
+			for i := range 1000 {
+				a.Observe(ts[i], vs[i])
+			}
+			snap, err := a.MarshalBinary()
+			require.NoError(t, err)
+			b := mk()
+			require.NoError(t, b.UnmarshalBinary(snap))
+			for i := 1000; i < len(ts); i++ {
+				ra, rb := a.Observe(ts[i], vs[i]), b.Observe(ts[i], vs[i])
+				require.Equal(t, ra, rb, "row %d", i)
+			}
+			// Corrupt snapshots are rejected, never panic.
+			require.ErrorIs(t, b.UnmarshalBinary(snap[:len(snap)-3]), ErrSnapshot)
+			require.ErrorIs(t, b.UnmarshalBinary(append([]byte("XXXX"), snap[4:]...)), ErrSnapshot)
+			bad := append([]byte{}, snap...)
+			bad[5]++
+			require.ErrorIs(t, b.UnmarshalBinary(bad), ErrSnapshot)
+		})
+	}
+}
+
+func TestDetectorsCausal(t *testing.T) {
+	for name, mk := range detectorKinds {
+		t.Run(name, func(t *testing.T) {
+			ts, vs := testSeries(1500, 21)
+			ref := make([]Result, len(ts))
+			d := mk()
+			for i := range ts {
+				ref[i] = d.Observe(ts[i], vs[i])
+			}
+			// Change every sample from cut on: earlier results must not move.
+			cut := 900
+			alt := append([]float64{}, vs...)
+			for i := cut; i < len(alt); i++ {
+				alt[i] = -alt[i] * 3
+			}
+			d = mk()
+			for i := range ts {
+				r := d.Observe(ts[i], alt[i])
+				if i < cut {
+					require.Equal(t, ref[i], r, "row %d changed", i)
+				}
+			}
+		})
+	}
+}
+
+func TestCausalSHESDCausal(t *testing.T) {
+	ts, vs := testSeries(1200, 3)
+	for i := range vs {
+		if !finite(vs[i]) {
+			vs[i] = 50
+		}
+	}
+	cfg := NewDefaultSHESDConfig()
+	ref := CausalSHESD(ts, vs, cfg)
+	alt := append([]float64{}, vs...)
+	for i := 700; i < len(alt); i++ {
+		alt[i] *= 5
+	}
+	got := CausalSHESD(ts, alt, cfg)
+	require.Equal(t, ref[:700], got[:700])
+}
+
+func TestEnsembleFlagsSpike(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 9))
+	d := NewDefaultDetector()
+	var normal []float64
+	for i := range 3000 {
+		r := d.Observe(int64(i)*300_000, 10+rng.NormFloat64())
+		if i > 1000 {
+			normal = append(normal, r.Score)
+		}
+	}
+	r := d.Observe(3000*300_000, 40)
+	slices.Sort(normal)
+	require.Greater(t, r.Score, normal[len(normal)*99/100], "a 30-sigma spike scores above 99% of normal samples")
+	require.NotEqual(t, ComponentNone, r.Component)
+	require.Equal(t, int64(3000*300_000), r.Since)
+	require.InDelta(t, 10, r.Expected, 1)
+}
+
+func TestNaNLeavesStateUnchanged(t *testing.T) {
+	for name, mk := range detectorKinds {
+		t.Run(name, func(t *testing.T) {
+			d := mk()
+			for i := range 500 {
+				d.Observe(int64(i)*1000, float64(i%7))
+			}
+			before, _ := d.MarshalBinary()
+			r := d.Observe(501_000, math.NaN())
+			require.Zero(t, r.Score)
+			after, _ := d.MarshalBinary()
+			require.Equal(t, before, after)
+		})
+	}
+}
+
+// go test -run '^$' -bench . -count 6 ./models | benchstat -
+func BenchmarkDefaultDetector(b *testing.B) {
+	ts, vs := testSeries(4096, 1)
+	for i := range vs {
+		if !finite(vs[i]) {
+			vs[i] = 1
+		}
+	}
+	d := NewDefaultDetector()
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		d.Observe(ts[i&4095], vs[i&4095])
+		i++
+	}
+	snap, _ := d.MarshalBinary()
+	b.ReportMetric(float64(len(snap)), "state_bytes")
+}
