@@ -11,10 +11,12 @@ import (
 
 // detectorKinds builds each streaming detector fresh.
 var detectorKinds = map[string]func() Detector{
-	"ensemble":   NewDefaultDetector,
-	"robust-z":   func() Detector { return NewRobustZ(NewDefaultRobustZConfig()) },
-	"cusum":      func() Detector { return NewCUSUM(NewDefaultCUSUMConfig()) },
-	"likelihood": func() Detector { return NewLikelihood(NewRobustZ(NewDefaultRobustZConfig()), NewDefaultLikelihoodConfig()) },
+	"ensemble": NewDefaultDetector,
+	"robust-z": func() Detector { return NewRobustZ(NewDefaultRobustZConfig()) },
+	"cusum":    func() Detector { return NewCUSUM(NewDefaultCUSUMConfig()) },
+	"likelihood": func() Detector {
+		return NewLikelihood(NewRobustZ(NewDefaultRobustZConfig()), NewDefaultLikelihoodConfig())
+	},
 }
 
 // testSeries is a noisy daily pattern with irregularities: NaN, Inf, a gap,

@@ -20,8 +20,8 @@ func TestEWMA(t *testing.T) {
 	}
 	// The first 1/alpha samples are plain running means.
 	f(0.5, []float64{2}, 2, 0)
-	f(0.5, []float64{2, 4}, 3, 1)             // a=1/2: mean 3, var (1/2)(0+1/2*4)=1
-	f(0.5, []float64{2, 4, 6}, 4.5, 2.75)     // a=1/2: d=3, mean 4.5, var 1/2(1+1/2*9)
+	f(0.5, []float64{2, 4}, 3, 1)                // a=1/2: mean 3, var (1/2)(0+1/2*4)=1
+	f(0.5, []float64{2, 4, 6}, 4.5, 2.75)        // a=1/2: d=3, mean 4.5, var 1/2(1+1/2*9)
 	f(0.1, []float64{1, 1, 1, math.NaN()}, 1, 0) // NaN ignored
 }
 
