@@ -71,7 +71,7 @@ type Config struct {
 	// "initech"]; empty leaves the tenant label empty.
 	Tenants []string `yaml:"tenants"`
 	// Mix weighs the VM personalities. Default web 0.45, batch 0.2, db 0.15,
-	// idle 0.2; weights are relative and must not all be 0.
+	// idle 0.2; weights are relative, at least one must be positive.
 	Mix Mix `yaml:"mix"`
 	// Incidents are scheduled faults. Default: one of each kind within the
 	// first simulated day (DefaultIncidents); an empty list disables them.
@@ -186,8 +186,8 @@ func (c *Config) Validate() error {
 			add("mix."+w.key, "must be a non-negative number, got %v", w.v)
 		}
 	}
-	if !(m.Web+m.Batch+m.DB+m.Idle > 0) {
-		add("mix", "weights must not all be 0")
+	if !(m.Web > 0 || m.Batch > 0 || m.DB > 0 || m.Idle > 0) {
+		add("mix", "at least one weight must be positive")
 	}
 	for i, inc := range c.Incidents {
 		if err := inc.validate(c.Hosts, c.VMs); err != nil {
