@@ -55,8 +55,9 @@ type Config struct {
 	// real time between samples) at least 1ms. When delivery is slower than
 	// that, the simulation slows down rather than skipping samples.
 	Speed float64 `yaml:"speed"`
-	// StartTime is the simulated time of the first sample. Default (zero):
-	// the real time when the collector is created.
+	// StartTime is the simulated time of the first sample, RFC 3339
+	// ("2026-03-02T00:00:00Z"). Default (zero): the real time when the
+	// collector is created.
 	StartTime time.Time `yaml:"start_time"`
 	// InventoryInterval is the simulated time between two inventory
 	// snapshots. An inventory is also sent at start and after every action.
