@@ -31,6 +31,7 @@ const VictoriaMetricsBinaryEnv = "NOVACRON_VICTORIA_METRICS"
 // timestamp.
 type VM struct {
 	bin     string
+	root    string // holds dataDir and the log
 	dataDir string
 	port    int
 	logPath string
@@ -98,7 +99,7 @@ func StopVictoriaMetrics() {
 		_ = vm.Stop()
 	}
 	if sharedVM != nil {
-		_ = os.RemoveAll(sharedVM.dataDir)
+		_ = os.RemoveAll(sharedVM.root)
 	}
 }
 
@@ -122,11 +123,11 @@ func startVM(dataDir string) (*VM, error) {
 	}
 	var lastErr error
 	for range 3 {
-		port, err := freePort()
+		port, err := vmFreePort()
 		if err != nil {
 			return nil, err
 		}
-		vm := &VM{bin: bin, dataDir: filepath.Join(dataDir, "data"), port: port, logPath: filepath.Join(dataDir, "victoria-metrics.log")}
+		vm := &VM{bin: bin, root: dataDir, dataDir: filepath.Join(dataDir, "data"), port: port, logPath: filepath.Join(dataDir, "victoria-metrics.log")}
 		if lastErr = vm.Start(); lastErr == nil {
 			allVMsMu.Lock()
 			allVMs = append(allVMs, vm)
@@ -137,7 +138,7 @@ func startVM(dataDir string) (*VM, error) {
 	return nil, lastErr
 }
 
-func freePort() (int, error) {
+func vmFreePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, err

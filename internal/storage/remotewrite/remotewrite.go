@@ -147,6 +147,7 @@ type StatusError struct {
 	Body string
 }
 
+// Error names the endpoint, the status and the receiver's reason.
 func (e *StatusError) Error() string {
 	return fmt.Sprintf("remote write to %s: HTTP %d: %s", e.URL, e.StatusCode, e.Body)
 }
