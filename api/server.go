@@ -65,7 +65,7 @@ type Deps struct {
 // Deps.Query, for GET and POST.
 var QueryPaths = []string{
 	"/api/v1/query", "/api/v1/query_range", "/api/v1/series", "/api/v1/labels",
-	"/api/v1/label/:name/values", "/api/v1/metadata", "/api/v1/status/buildinfo",
+	"/api/v1/label/:name/values",
 }
 
 // Server is the API's HTTP server.

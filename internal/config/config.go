@@ -10,9 +10,29 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"time"
 
+	"github.com/novacron/novacron/collectors/sim"
+	"github.com/novacron/novacron/internal/bus/kafkabus"
+	"github.com/novacron/novacron/internal/bus/membus"
 	"github.com/novacron/novacron/internal/confutil"
+	"github.com/novacron/novacron/internal/storage"
+	"github.com/novacron/novacron/internal/storage/promapi"
+	"github.com/novacron/novacron/internal/storage/remotewrite"
+	"github.com/novacron/novacron/internal/storage/tsdbstore"
+)
+
+// Bus types.
+const (
+	BusMemory = "memory"
+	BusKafka  = "kafka"
+)
+
+// Storage types.
+const (
+	StorageEmbedded = "embedded"
+	StorageRemote   = "remote"
 )
 
 // Config is the whole configuration file.
@@ -28,6 +48,64 @@ type Config struct {
 	Topics TopicsConfig `yaml:"topics"`
 	// Ingest configures the stage that moves samples from the bus to storage.
 	Ingest IngestConfig `yaml:"ingest"`
+	// Bus selects and configures the bus.
+	Bus BusConfig `yaml:"bus"`
+	// Storage selects and configures where series are stored and queried.
+	Storage StorageConfig `yaml:"storage"`
+	// Collectors configures the metric and inventory sources.
+	Collectors CollectorsConfig `yaml:"collectors"`
+}
+
+// BusConfig selects the bus.
+type BusConfig struct {
+	// Type is memory (in-process; every role in one process) or kafka.
+	// Default memory.
+	Type string `yaml:"type"`
+	// Memory configures the in-process bus.
+	Memory membus.Config `yaml:"memory"`
+	// Kafka configures the Kafka bus.
+	Kafka kafkabus.Config `yaml:"kafka"`
+}
+
+// StorageConfig selects the store.
+type StorageConfig struct {
+	// Type is embedded (the Prometheus TSDB in-process, under data_dir) or
+	// remote (any remote-write receiver such as VictoriaMetrics, queried
+	// through its Prometheus API). Default embedded.
+	Type string `yaml:"type"`
+	// Embedded configures the embedded store. Its path defaults to
+	// <data_dir>/tsdb when empty.
+	Embedded tsdbstore.Config `yaml:"embedded"`
+	// Remote configures remote write and remote queries.
+	Remote RemoteConfig `yaml:"remote"`
+	// Sender configures the queue and retries in front of the store.
+	Sender storage.SenderConfig `yaml:"sender"`
+}
+
+// RemoteConfig is a remote store: remote write plus the Prometheus query
+// API of the same store.
+type RemoteConfig struct {
+	// Write configures remote write (VictoriaMetrics /api/v1/write, or
+	// vminsert /insert/<tenant>/prometheus/api/v1/write).
+	Write remotewrite.Config `yaml:"write"`
+	// Query is the VictoriaMetrics the API role forwards Prometheus API
+	// queries to: a single node (url: http://victoriametrics:8428) or
+	// vmselect (url: http://vmselect:8481, tenant: "0"). url is required.
+	Query promapi.ProxyConfig `yaml:"query"`
+}
+
+// CollectorsConfig configures the collectors.
+type CollectorsConfig struct {
+	// Sim is the simulated fleet.
+	Sim SimConfig `yaml:"sim"`
+}
+
+// SimConfig enables and configures the simulated fleet.
+type SimConfig struct {
+	// Enabled runs the simulated fleet. Default true: a new installation
+	// shows a working fleet; set false once real collectors are configured.
+	Enabled    bool `yaml:"enabled"`
+	sim.Config `yaml:",inline"`
 }
 
 // LogConfig configures log/slog output.
@@ -102,7 +180,33 @@ func NewDefault() *Config {
 			Create:            true,
 		},
 		Ingest: IngestConfig{Group: "novacron-ingest", MaxPollRecords: 5000, DrainTimeout: 15 * time.Second},
+		Bus: BusConfig{
+			Type:   BusMemory,
+			Memory: membus.NewDefaultConfig(),
+			Kafka:  kafkabus.NewDefaultConfig(),
+		},
+		Storage: StorageConfig{
+			Type:     StorageEmbedded,
+			Embedded: embeddedDefaults(),
+			Remote:   RemoteConfig{Write: remotewrite.NewDefaultConfig(), Query: promapi.NewDefaultProxyConfig()},
+			Sender:   storage.NewDefaultSenderConfig(),
+		},
+		Collectors: CollectorsConfig{Sim: SimConfig{Enabled: true, Config: *sim.NewDefaultConfig()}},
 	}
+}
+
+func embeddedDefaults() tsdbstore.Config {
+	c := tsdbstore.NewDefaultConfig()
+	c.Path = "" // <data_dir>/tsdb
+	return c
+}
+
+// EmbeddedPath returns the embedded store's directory.
+func (c *Config) EmbeddedPath() string {
+	if c.Storage.Embedded.Path != "" {
+		return c.Storage.Embedded.Path
+	}
+	return filepath.Join(c.DataDir, "tsdb")
 }
 
 // Validate reports every problem, with YAML key paths.
@@ -115,6 +219,29 @@ func (c *Config) Validate() error {
 	errs = append(errs, confutil.Prefix("api", c.API.Validate()))
 	errs = append(errs, confutil.Prefix("topics", c.Topics.Validate()))
 	errs = append(errs, confutil.Prefix("ingest", c.Ingest.Validate()))
+	switch c.Bus.Type {
+	case BusMemory:
+		errs = append(errs, confutil.Prefix("bus.memory", c.Bus.Memory.Validate()))
+	case BusKafka:
+		errs = append(errs, confutil.Prefix("bus.kafka", c.Bus.Kafka.Validate()))
+	default:
+		errs = append(errs, confutil.Errorf("bus.type", "must be memory or kafka, not %q", c.Bus.Type))
+	}
+	switch c.Storage.Type {
+	case StorageEmbedded:
+		e := c.Storage.Embedded
+		e.Path = c.EmbeddedPath()
+		errs = append(errs, confutil.Prefix("storage.embedded", e.Validate()))
+	case StorageRemote:
+		errs = append(errs, confutil.Prefix("storage.remote.write", c.Storage.Remote.Write.Validate()))
+		errs = append(errs, confutil.Prefix("storage.remote.query", c.Storage.Remote.Query.Validate()))
+	default:
+		errs = append(errs, confutil.Errorf("storage.type", "must be embedded or remote, not %q", c.Storage.Type))
+	}
+	errs = append(errs, confutil.Prefix("storage.sender", c.Storage.Sender.Validate()))
+	if c.Collectors.Sim.Enabled {
+		errs = append(errs, confutil.Prefix("collectors.sim", c.Collectors.Sim.Config.Validate()))
+	}
 	return errors.Join(errs...)
 }
 

@@ -105,6 +105,7 @@ func load(data []byte, file string, environ []string, dst Validator) error {
 			var fe *confutil.FieldError
 			if errors.As(e, &fe) {
 				p.Key, p.Msg = fe.Field, fe.Err.Error()
+				p.Key = refineKey(reflect.TypeOf(dst).Elem(), p.Key, p.Msg)
 				if env, ok := envKeys[p.Key]; ok {
 					p.Env = env
 				} else {
@@ -338,4 +339,74 @@ func ReadSecret(key, path string) (string, error) {
 		return "", fmt.Errorf("read %s (%s): %w", key, path, err)
 	}
 	return strings.TrimSpace(string(b)), nil
+}
+
+var leadingKey = regexp.MustCompile(`^([a-z][a-z0-9_]*(?:\.[a-z][a-z0-9_]*)*)\b`)
+
+// refineKey turns a problem reported on a section ("storage.sender") whose
+// message starts with one of the section's keys ("queue_capacity must be
+// > 0") into a problem on that key, so its line can be found. Components
+// that return plain errors worded with their YAML keys get precise
+// locations this way.
+func refineKey(root reflect.Type, key, msg string) string {
+	m := leadingKey.FindString(msg)
+	if m == "" {
+		return key
+	}
+	t := fieldType(root, key)
+	if t == nil {
+		return key
+	}
+	if fieldType(t, m) == nil {
+		return key
+	}
+	if key == "" {
+		return m
+	}
+	return key + "." + m
+}
+
+// fieldType returns the type reached by following the dotted YAML path
+// from t, or nil when a step is not a field.
+func fieldType(t reflect.Type, path string) reflect.Type {
+	if path == "" {
+		return t
+	}
+	for _, part := range strings.Split(path, ".") {
+		for t.Kind() == reflect.Pointer {
+			t = t.Elem()
+		}
+		if t.Kind() != reflect.Struct {
+			return nil
+		}
+		t = findField(t, part)
+		if t == nil {
+			return nil
+		}
+	}
+	return t
+}
+
+func findField(t reflect.Type, name string) reflect.Type {
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		if !f.IsExported() {
+			continue
+		}
+		tag := f.Tag.Get("yaml")
+		n, opts, _ := strings.Cut(tag, ",")
+		if strings.Contains(opts, "inline") {
+			if ft := findField(f.Type, name); ft != nil {
+				return ft
+			}
+			continue
+		}
+		if n == "" {
+			n = strings.ToLower(f.Name)
+		}
+		if n == name {
+			return f.Type
+		}
+	}
+	return nil
 }

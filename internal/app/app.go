@@ -1,0 +1,320 @@
+package app
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"slices"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/novacron/novacron"
+	"github.com/novacron/novacron/api"
+	"github.com/novacron/novacron/collectors/sim"
+	"github.com/novacron/novacron/internal/buildinfo"
+	"github.com/novacron/novacron/internal/bus/kafkabus"
+	"github.com/novacron/novacron/internal/bus/membus"
+	"github.com/novacron/novacron/internal/config"
+	"github.com/novacron/novacron/internal/inventory"
+	"github.com/novacron/novacron/internal/storage"
+	"github.com/novacron/novacron/internal/storage/promapi"
+	"github.com/novacron/novacron/internal/storage/remotewrite"
+	"github.com/novacron/novacron/internal/storage/tsdbstore"
+	"github.com/novacron/novacron/pipeline/ingest"
+	"github.com/novacron/novacron/pipeline/publish"
+	"github.com/novacron/novacron/pipeline/subscribe"
+)
+
+// App is one NovaCron process running some roles. Open builds and starts
+// them; Close stops them in an order that drains data downstream.
+type App struct {
+	cfg    *config.Config
+	roles  []string
+	logger *slog.Logger
+	// Registry holds every metric of the process; /metrics serves it.
+	Registry *prometheus.Registry
+	// Stdout receives the start-up banner (URLs, token file); nil: none.
+	Stdout io.Writer
+
+	bus       novacron.Bus
+	store     *tsdbstore.Store
+	writer    storage.Writer
+	sender    *storage.Sender
+	ingest    *ingest.Ingest
+	subs      []*subscribe.Subscriber
+	server    *api.Server
+	sim       *sim.Collector
+	fleet     *inventory.Store
+	token     api.TokenSource
+	closeOnce bool
+}
+
+// New returns an App for the roles; nothing runs before Open.
+func New(cfg *config.Config, roles []string, logger *slog.Logger) *App {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		buildinfo.NewCollector())
+	return &App{cfg: cfg, roles: roles, logger: logger, Registry: reg}
+}
+
+func (a *App) has(role string) bool { return slices.Contains(a.roles, role) }
+
+// APIURL returns the API's base URL once Open returned, or "".
+func (a *App) APIURL() string {
+	if a.server == nil {
+		return ""
+	}
+	return a.server.URL()
+}
+
+// Token returns the API token once Open returned.
+func (a *App) Token() string { return a.token.Token }
+
+// SimFleet returns the simulated fleet's collector, when it runs here.
+func (a *App) SimFleet() *sim.Collector { return a.sim }
+
+// Run opens the app, waits for ctx to end, then closes it.
+func (a *App) Run(ctx context.Context) error {
+	if err := a.Open(ctx); err != nil {
+		cctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		return errors.Join(err, a.Close(cctx))
+	}
+	<-ctx.Done()
+	a.logger.Info("shutting down", "reason", context.Cause(ctx))
+	cctx, cancel := context.WithTimeout(context.Background(), a.cfg.Ingest.DrainTimeout+a.cfg.API.ShutdownTimeout+5*time.Second)
+	defer cancel()
+	return a.Close(cctx)
+}
+
+// Open builds the roles' components and starts them, consumers before
+// producers. On error the caller must still Close.
+func (a *App) Open(ctx context.Context) error {
+	start := time.Now()
+	a.logger.Info("starting novacron", "version", buildinfo.Version, "roles", a.roles)
+	if err := os.MkdirAll(a.cfg.DataDir, 0o755); err != nil {
+		return fmt.Errorf("create data_dir %q: %w", a.cfg.DataDir, err)
+	}
+	if err := a.openBus(ctx); err != nil {
+		return err
+	}
+	if a.has(RoleProcessor) || a.has(RoleAPI) {
+		if err := a.openStorage(); err != nil {
+			return err
+		}
+	}
+	if a.has(RoleProcessor) {
+		a.sender = storage.NewSender(a.writer, a.cfg.Storage.Sender, storage.Settings{Logger: a.logger, Registerer: a.Registry})
+		if err := a.sender.Start(ctx); err != nil {
+			return fmt.Errorf("start storage sender: %w", err)
+		}
+		a.ingest = ingest.New(ingest.Config{
+			Group:           a.cfg.Ingest.Group,
+			SamplesTopic:    a.cfg.Topics.Samples,
+			DeadLetterTopic: a.cfg.Topics.DeadLetter,
+			MaxPollRecords:  a.cfg.Ingest.MaxPollRecords,
+		}, ingest.Settings{Logger: a.logger, Registerer: a.Registry}, a.bus, a.sender)
+		if err := a.ingest.Start(ctx); err != nil {
+			return err
+		}
+	}
+	if a.has(RoleAPI) {
+		if err := a.openAPI(ctx); err != nil {
+			return err
+		}
+	}
+	if a.has(RoleCollector) && a.cfg.Collectors.Sim.Enabled {
+		pub := publish.New(a.bus, publish.Topics{
+			Samples: a.cfg.Topics.Samples, Inventory: a.cfg.Topics.Inventory, Events: a.cfg.Topics.Events,
+		}, publish.Settings{Logger: a.logger, Registerer: a.Registry})
+		c, err := sim.New(a.cfg.Collectors.Sim.Config, sim.Settings{Logger: a.logger, Registerer: a.Registry}, pub)
+		if err != nil {
+			return fmt.Errorf("collectors.sim: %w", err)
+		}
+		a.sim = c
+		if err := c.Start(ctx); err != nil {
+			return fmt.Errorf("start collectors.sim: %w", err)
+		}
+	}
+	a.logger.Info("novacron started", "roles", a.roles, "duration", time.Since(start))
+	a.banner()
+	return nil
+}
+
+func (a *App) openBus(ctx context.Context) error {
+	switch a.cfg.Bus.Type {
+	case config.BusKafka:
+		b, err := kafkabus.New(a.cfg.Bus.Kafka, kafkabus.Settings{Logger: a.logger, Registerer: a.Registry})
+		if err != nil {
+			return fmt.Errorf("bus.kafka: %w", err)
+		}
+		a.bus = b
+	default:
+		b, err := membus.New(a.cfg.Bus.Memory, membus.Settings{Logger: a.logger, Registerer: a.Registry})
+		if err != nil {
+			return fmt.Errorf("bus.memory: %w", err)
+		}
+		a.bus = b
+	}
+	if !a.cfg.Topics.Create {
+		return nil
+	}
+	t := a.cfg.Topics
+	specs := []novacron.TopicSpec{
+		{Name: t.Samples, Partitions: t.Partitions, ReplicationFactor: t.ReplicationFactor},
+		{Name: t.Events, Partitions: t.Partitions, ReplicationFactor: t.ReplicationFactor},
+		{Name: t.DeadLetter, Partitions: 1, ReplicationFactor: t.ReplicationFactor},
+		// Inventory snapshots replace each other per source: compaction
+		// keeps the newest one per key forever and drops the rest.
+		{Name: t.Inventory, Partitions: 1, ReplicationFactor: t.ReplicationFactor,
+			Configs: map[string]string{"cleanup.policy": "compact"}},
+	}
+	cctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	if err := a.bus.EnsureTopics(cctx, specs); err != nil {
+		return fmt.Errorf("create topics (topics.create): %w", err)
+	}
+	return nil
+}
+
+func (a *App) openStorage() error {
+	switch a.cfg.Storage.Type {
+	case config.StorageRemote:
+		w, err := remotewrite.New(a.cfg.Storage.Remote.Write, storage.Settings{Logger: a.logger, Registerer: a.Registry})
+		if err != nil {
+			return fmt.Errorf("storage.remote.write: %w", err)
+		}
+		a.writer = w
+	default:
+		ecfg := a.cfg.Storage.Embedded
+		ecfg.Path = a.cfg.EmbeddedPath()
+		s, err := tsdbstore.Open(ecfg, storage.Settings{Logger: a.logger, Registerer: a.Registry})
+		if err != nil {
+			return fmt.Errorf("storage.embedded: %w", err)
+		}
+		a.store, a.writer = s, s
+	}
+	return nil
+}
+
+func (a *App) queryHandler() (http.Handler, error) {
+	if a.store != nil {
+		return promapi.NewHandler(a.store), nil
+	}
+	return promapi.NewProxy(a.cfg.Storage.Remote.Query)
+}
+
+func (a *App) openAPI(ctx context.Context) error {
+	tok, err := api.ResolveToken(a.cfg.API.Token, a.cfg.API.TokenFile, a.cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	a.token = tok
+	q, err := a.queryHandler()
+	if err != nil {
+		return fmt.Errorf("storage query API: %w", err)
+	}
+	a.fleet = inventory.NewStore()
+	// Every API process needs the whole inventory: a group of its own,
+	// reading the compacted topic from the start.
+	sub := subscribe.Inventory(a.bus, "novacron-api-"+randomSuffix(), a.cfg.Topics.Inventory, a.cfg.Topics.DeadLetter,
+		a.fleet, subscribe.Settings{Logger: a.logger, Registerer: a.Registry})
+	if err := sub.Start(ctx); err != nil {
+		return err
+	}
+	a.subs = append(a.subs, sub)
+	ready := []api.ReadyCheck{{Name: "bus", Check: a.bus.Ping}}
+	if a.writer != nil {
+		ready = append(ready, api.ReadyCheck{Name: "storage", Check: a.writer.Ping})
+	}
+	srv, err := api.New(api.Options{
+		ListenAddress: a.cfg.API.ListenAddress, Token: tok.Token, ShutdownTimeout: a.cfg.API.ShutdownTimeout,
+	}, api.Settings{Logger: a.logger, Registerer: a.Registry, Gatherer: a.Registry}, api.Deps{
+		Fleet: a.fleet, Query: q, Ready: ready,
+	})
+	if err != nil {
+		return err
+	}
+	if err := srv.Open(); err != nil {
+		return err
+	}
+	a.server = srv
+	return nil
+}
+
+func (a *App) banner() {
+	if a.server == nil {
+		return
+	}
+	if a.token.Path != "" {
+		a.logger.Info("API token file", "path", a.token.Path, "generated", a.token.Generated)
+	}
+	if a.Stdout == nil {
+		return
+	}
+	u := a.server.URL()
+	fmt.Fprintf(a.Stdout, "\nNovaCron is running (roles: %v)\n", a.roles)
+	fmt.Fprintf(a.Stdout, "  API and PromQL:  %s  (Prometheus HTTP API under /api/v1)\n", u)
+	fmt.Fprintf(a.Stdout, "  Fleet:           %s/api/v1/fleet\n", u)
+	fmt.Fprintf(a.Stdout, "  Health:          %s/healthz  %s/readyz\n", u, u)
+	fmt.Fprintf(a.Stdout, "  Metrics:         %s/metrics\n", u)
+	switch {
+	case a.token.Path != "":
+		fmt.Fprintf(a.Stdout, "  API token file:  %s  (send it as: Authorization: Bearer <token>)\n\n", a.token.Path)
+	default:
+		fmt.Fprintf(a.Stdout, "  API token:       from the configuration or NOVACRON_API_TOKEN\n\n")
+	}
+}
+
+// Close stops producers first, then drains the pipeline into storage,
+// then stops the API and closes the bus and the store. It reports every
+// error and is safe to call after a failed Open.
+func (a *App) Close(ctx context.Context) error {
+	if a.closeOnce {
+		return nil
+	}
+	a.closeOnce = true
+	start := time.Now()
+	var errs []error
+	if a.sim != nil {
+		errs = append(errs, a.sim.Shutdown(ctx))
+	}
+	if a.ingest != nil {
+		errs = append(errs, a.ingest.Shutdown(ctx))
+	}
+	if a.sender != nil {
+		errs = append(errs, a.sender.Shutdown(ctx))
+	}
+	for _, s := range a.subs {
+		errs = append(errs, s.Shutdown(ctx))
+	}
+	if a.server != nil {
+		errs = append(errs, a.server.Close(ctx))
+	}
+	if a.bus != nil {
+		errs = append(errs, a.bus.Close())
+	}
+	if a.store != nil {
+		errs = append(errs, a.store.Shutdown(ctx))
+	}
+	err := errors.Join(errs...)
+	a.logger.Info("novacron stopped", "duration", time.Since(start), "err", err)
+	return err
+}
+
+func randomSuffix() string {
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}

@@ -1,0 +1,54 @@
+package app
+
+import (
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/novacron/novacron/api"
+)
+
+// TestRunEmbeddedDefaults is `make run`: every role in one process on the
+// in-process bus and the embedded store, the simulated fleet queryable
+// with PromQL through the API.
+func TestRunEmbeddedDefaults(t *testing.T) {
+	cfg := testConfig(t)
+	a := openApp(t, cfg)
+	base, tok := a.APIURL(), a.Token()
+	require.NotEmpty(t, tok)
+	fi, err := os.Stat(filepath.Join(cfg.DataDir, api.TokenFileName))
+	require.NoError(t, err, "the generated token is written to the data directory")
+	require.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
+
+	ahead := func() time.Time { return time.Now().Add(2 * time.Minute) }
+	waitValue(t, base, tok, `count(count by (vm_id) (novacron_vm_cpu_usage_ratio{provider="sim"}))`, ahead, 60, time.Minute)
+	waitValue(t, base, tok, `count(count by (host) (novacron_host_cpu_usage_ratio))`, ahead, 8, time.Minute)
+
+	var fleet api.FleetSummary
+	require.Eventually(t, func() bool {
+		return apiGet(t, base, tok, "/api/v1/fleet?limit=1000", &fleet) == http.StatusOK && fleet.Total == 60
+	}, time.Minute, 200*time.Millisecond)
+	require.Len(t, fleet.Hosts, 8)
+	require.Equal(t, 60, fleet.ByProvider["sim"])
+
+	require.Equal(t, http.StatusUnauthorized, apiGet(t, base, "", "/api/v1/query?query=up", nil))
+	var ready api.ReadyStatus
+	require.Equal(t, http.StatusOK, apiGet(t, base, "", "/readyz", &ready))
+	require.Equal(t, map[string]string{"bus": "ok", "storage": "ok"}, ready.Checks)
+
+	resp, err := http.Get(base + "/metrics")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	body := new(strings.Builder)
+	_, _ = io.Copy(body, resp.Body)
+	for _, m := range []string{"novacron_ingest_samples_total", "novacron_storage_write_duration_seconds_bucket",
+		"novacron_publish_samples_total", "novacron_build_info", "novacron_ingest_consumer_lag_records"} {
+		require.Contains(t, body.String(), m)
+	}
+}
