@@ -106,6 +106,8 @@ func load(data []byte, file string, environ []string, dst Validator) error {
 			if errors.As(e, &fe) {
 				p.Key, p.Msg = fe.Field, fe.Err.Error()
 				p.Key = refineKey(reflect.TypeOf(dst).Elem(), p.Key, p.Msg)
+				last := p.Key[strings.LastIndex(p.Key, ".")+1:]
+				p.Msg = strings.TrimPrefix(p.Msg, last+": ")
 				if env, ok := envKeys[p.Key]; ok {
 					p.Env = env
 				} else {
