@@ -172,6 +172,66 @@ func TestEnsembleFlagsSpike(t *testing.T) {
 	require.InDelta(t, 10, r.Expected, 1)
 }
 
+func TestEnsembleContextNoveltyFlagsNewTransition(t *testing.T) {
+	// A square wave between 0 and 10 (the likelihood and contextual parts
+	// disabled except the context): after learning, only a jump between
+	// levels never seen in sequence (0 -> 5 -> 10) is novel.
+	cfg := NewDefaultEnsembleConfig()
+	cfg.NoveltyWeight, cfg.ShiftH = 0, math.Inf(1)
+	cfg.Rest = 0
+	d := NewEnsemble(cfg)
+	level := func(i int) float64 { return float64(10 * ((i / 20) % 2)) }
+	var maxCtx float64
+	for i := range 1000 {
+		r := d.Observe(int64(i)*60_000, level(i))
+		if i > cfg.Warmup && r.Component == ComponentPattern {
+			maxCtx = max(maxCtx, r.Score)
+		}
+	}
+	require.Zero(t, maxCtx, "a learned square wave has no new transitions")
+	r := d.Observe(1000*60_000, 5)
+	require.Equal(t, 1.0, r.Score)
+	require.Equal(t, ComponentPattern, r.Component)
+	// The same transition (10 -> 5) a second time is no longer new.
+	d.Observe(1001*60_000, 10)
+	r = d.Observe(1002*60_000, 5)
+	require.NotEqual(t, ComponentPattern, r.Component)
+}
+
+func TestEnsembleRestsAfterAlarm(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 3))
+	cfg := NewDefaultEnsembleConfig()
+	d := NewEnsemble(cfg)
+	i := 0
+	obs := func(v float64) Result {
+		i++
+		return d.Observe(int64(i)*300_000, v)
+	}
+	for range 3000 {
+		obs(10 + rng.NormFloat64())
+	}
+	burst := func(v float64) bool { // the alarm comes within its first samples
+		for range 8 {
+			if obs(v).Score >= cfg.RestLevel {
+				return true
+			}
+		}
+		return false
+	}
+	require.True(t, burst(60), "the onset of an event raises an alarm")
+	for k := range cfg.Rest {
+		v := 10 + rng.NormFloat64()
+		if k == cfg.Rest/2 {
+			v = 80 // a second spike while resting
+		}
+		require.Zero(t, obs(v).Score, "sample %d after the alarm is reported as 0 while resting", k+1)
+	}
+	for range 2 * cfg.Rest {
+		obs(10 + rng.NormFloat64())
+	}
+	require.True(t, burst(100), "after the rest a new event raises an alarm again")
+}
+
 func TestNaNLeavesStateUnchanged(t *testing.T) {
 	for name, mk := range detectorKinds {
 		t.Run(name, func(t *testing.T) {

@@ -28,12 +28,18 @@ type EnsembleConfig struct {
 	// ShiftK and ShiftH are the CUSUM allowance and decision level, in
 	// standard deviations, of the level-shift component.
 	ShiftK, ShiftH float64
+	// ContextBins is the number of equal-width bins of the range seen so
+	// far into which the contextual-novelty component quantises values; a
+	// transition from the previous sample's bin to the current one that was
+	// never seen before scores 1 (0 disables; at most ContextBinsMax).
+	ContextBins int
 	// Warmup is the number of samples scored 0 while the model learns.
 	Warmup int
-	// SuppressLevel and Suppress: after a score of at least SuppressLevel,
-	// the next Suppress samples are damped so one event raises one alarm.
-	SuppressLevel float64
-	Suppress      int
+	// RestLevel and Rest: a score is reported only when no score of the
+	// previous Rest samples reached RestLevel; otherwise it is 0, so one
+	// event raises one alarm (Rest 0 disables).
+	RestLevel float64
+	Rest      int
 	// Empirical selects an empirical (histogram) tail probability instead
 	// of a normal one in the likelihood stage.
 	Empirical bool
@@ -45,15 +51,16 @@ func NewDefaultEnsembleConfig() EnsembleConfig {
 		FastAlpha:       0.3,
 		ScaleAlpha:      0.01,
 		ProfileAlpha:    0.1,
-		Window:          8,
+		Window:          4,
 		LikelihoodAlpha: 0.0002,
 		NoveltyWeight:   1,
-		NoveltyMargin:   0.02,
+		NoveltyMargin:   0,
 		ShiftK:          0.5,
 		ShiftH:          8,
-		Warmup:          300,
-		SuppressLevel:   0.5,
-		Suppress:        200,
+		ContextBins:     7,
+		Warmup:          200,
+		RestLevel:       0.8,
+		Rest:            75,
 		Empirical:       true,
 	}
 }
@@ -61,6 +68,14 @@ func NewDefaultEnsembleConfig() EnsembleConfig {
 const ensembleWindowMax = 32
 
 const histBins = 64
+
+// ContextBinsMax is the largest EnsembleConfig.ContextBins: the transition
+// table holds (bins+2)² bits, the two extra bins being below and above the
+// range seen so far.
+const ContextBinsMax = 14
+
+// ctxWords is the size of the transition table in 64-bit words.
+const ctxWords = ((ContextBinsMax+2)*(ContextBinsMax+2) + 63) / 64
 
 // Ensemble is NovaCron's default streaming anomaly detector. It combines
 // three views of each sample into a raw score:
@@ -72,8 +87,14 @@ const histBins = 64
 //
 // then turns the average of the last Window raw scores into an anomaly
 // likelihood against their long-run distribution (as Numenta's HTM
-// detector does), reported on a log scale, and damps repeated alarms.
-// The state is fixed-size (about 600 bytes).
+// detector does), reported on a log scale. A fourth view, contextual
+// novelty, scores 1 when the value moves between two coarse levels (bins of
+// the range seen so far) in a way never seen before, as the Contextual
+// Anomaly Detector does with sequences of quantised values. The report is the
+// larger of the likelihood and the contextual novelty, and after a high
+// score the detector rests (reports 0) until Rest quiet samples have passed,
+// so one event raises one alarm, at its onset.
+// The state is fixed-size (about 700 bytes).
 type Ensemble struct {
 	cfg EnsembleConfig
 
@@ -95,11 +116,14 @@ type Ensemble struct {
 	lMean   float64
 	lVar    float64
 	lN      int64
-	supLeft int
-	peak    float64
-	hist    [histBins]float32
-	inc     float64 // current weight of a new histogram entry
-	prof    profile24
+	// contextual novelty: previous bin (offset by 1) and seen transitions
+	ctxPrev int64
+	ctxSeen [ctxWords]uint64
+	// rest: sample count of the last score at or above RestLevel
+	lastHigh int64
+	hist     [histBins]float32
+	inc      float64 // current weight of a new histogram entry
+	prof     profile24
 }
 
 // profile24 is a fixed-size half-hour-of-day profile (48 slots).
@@ -121,6 +145,7 @@ func (p *profile24) slot(t int64) int {
 // NewEnsemble returns a detector with the given configuration.
 func NewEnsemble(cfg EnsembleConfig) *Ensemble {
 	cfg.Window = min(max(cfg.Window, 1), ensembleWindowMax)
+	cfg.ContextBins = min(max(cfg.ContextBins, 0), ContextBinsMax)
 	return &Ensemble{cfg: cfg}
 }
 
@@ -137,6 +162,7 @@ func (e *Ensemble) Observe(t int64, v float64) Result {
 	if e.n == 1 {
 		e.level, e.minV, e.maxV = v, v, v
 		e.dsLvl = 0
+		e.ctxPrev = 1
 		e.prof.mean[e.prof.slot(t)], e.prof.seen[e.prof.slot(t)] = float32(v), true
 		return Result{Expected: v, Lower: v, Upper: v}
 	}
@@ -166,6 +192,18 @@ func (e *Ensemble) Observe(t int64, v float64) Result {
 		if c.NoveltyWeight > raw {
 			raw, comp = c.NoveltyWeight, ComponentNovelty
 		}
+	}
+	// Contextual novelty: a transition between coarse levels never seen.
+	ctxScore := 0.0
+	if c.ContextBins > 0 {
+		b := e.contextBin(v)
+		bit := e.ctxPrev*int64(c.ContextBins+2) + b
+		w, m := bit>>6, uint64(1)<<(bit&63)
+		if e.ctxSeen[w]&m == 0 {
+			e.ctxSeen[w] |= m
+			ctxScore = 1
+		}
+		e.ctxPrev = b
 	}
 	// CUSUM on standardised errors against the local level.
 	zs := errv / sigma
@@ -246,23 +284,28 @@ func (e *Ensemble) Observe(t int64, v float64) Result {
 	e.lMean += a * d
 	e.lVar = (1 - a) * (e.lVar + a*d*d)
 
+	if ctxScore > score {
+		score = ctxScore
+		if comp != ComponentNovelty && comp != ComponentShift {
+			comp = ComponentPattern
+		}
+	}
 	if e.n <= int64(c.Warmup) {
 		score = 0
 	}
-	// Report each rise once: a score that does not exceed the highest
-	// score of the last Suppress samples is damped.
-	if score > e.peak {
-		e.peak, e.supLeft = score, 0
-	} else {
-		e.supLeft++
-		if e.supLeft > c.Suppress {
-			e.peak, e.supLeft = score, 0
+	// Rest after a high score: report only the onset of an event.
+	if c.Rest > 0 {
+		high := score >= c.RestLevel
+		if e.lastHigh > 0 && e.n-e.lastHigh <= int64(c.Rest) {
+			score = 0
 		}
-		score *= c.SuppressLevel
+		if high {
+			e.lastHigh = e.n
+		}
 	}
 	score = clamp01(score)
 	res := Result{Score: score, Expected: pred, Lower: pred - 3*sigma, Upper: pred + 3*sigma}
-	if z > 3 || comp == ComponentNovelty || comp == ComponentShift {
+	if z > 3 || comp == ComponentNovelty || comp == ComponentShift || comp == ComponentPattern {
 		if e.since == 0 {
 			e.since = t
 		}
@@ -273,14 +316,36 @@ func (e *Ensemble) Observe(t int64, v float64) Result {
 	return res
 }
 
-const ensembleVersion = 1
+// contextBin returns the bin of v among ContextBins equal-width bins of
+// the range seen so far, offset by 1: 0 is below the range and
+// ContextBins+1 above it.
+func (e *Ensemble) contextBin(v float64) int64 {
+	nb := e.cfg.ContextBins
+	switch {
+	case v < e.minV:
+		return 0
+	case v > e.maxV:
+		return int64(nb + 1)
+	case e.maxV == e.minV:
+		return 1
+	}
+	// Halves keep the difference finite for values near ±MaxFloat64.
+	f := (v/2 - e.minV/2) / (e.maxV/2 - e.minV/2)
+	if !(f >= 0) { // NaN when the halves underflow to an empty width
+		return 1
+	}
+	return 1 + min(int64(f*float64(nb)), int64(nb-1))
+}
+
+const ensembleVersion = 2
 
 // MarshalBinary implements Detector.
 func (e *Ensemble) MarshalBinary() ([]byte, error) {
 	enc := newEncoder(kindEnsemble, ensembleVersion, 1024)
 	c := &e.cfg
 	for _, f := range []float64{c.FastAlpha, c.ScaleAlpha, c.ProfileAlpha, float64(c.Window), c.LikelihoodAlpha,
-		c.NoveltyWeight, c.NoveltyMargin, c.ShiftK, c.ShiftH, float64(c.Warmup), c.SuppressLevel, float64(c.Suppress)} {
+		c.NoveltyWeight, c.NoveltyMargin, c.ShiftK, c.ShiftH, float64(c.Warmup), c.RestLevel, float64(c.Rest),
+		float64(c.ContextBins)} {
 		enc.f64(f)
 	}
 	enc.i64(e.n)
@@ -300,8 +365,11 @@ func (e *Ensemble) MarshalBinary() ([]byte, error) {
 	enc.f64(e.lMean)
 	enc.f64(e.lVar)
 	enc.i64(e.lN)
-	enc.i64(int64(e.supLeft))
-	enc.f64(e.peak)
+	enc.i64(e.ctxPrev)
+	for _, w := range e.ctxSeen {
+		enc.i64(int64(w))
+	}
+	enc.i64(e.lastHigh)
 	var seen uint64
 	for i, m := range e.prof.mean {
 		enc.f32(m)
@@ -327,9 +395,10 @@ func (e *Ensemble) UnmarshalBinary(data []byte) error {
 	c.Window = int(d.f64())
 	c.LikelihoodAlpha, c.NoveltyWeight, c.NoveltyMargin, c.ShiftK, c.ShiftH = d.f64(), d.f64(), d.f64(), d.f64(), d.f64()
 	c.Warmup = int(d.f64())
-	c.SuppressLevel = d.f64()
-	c.Suppress = int(d.f64())
-	if d.err == nil && (c.Window < 1 || c.Window > ensembleWindowMax) {
+	c.RestLevel = d.f64()
+	c.Rest = int(d.f64())
+	c.ContextBins = int(d.f64())
+	if d.err == nil && (c.Window < 1 || c.Window > ensembleWindowMax || c.ContextBins < 0 || c.ContextBins > ContextBinsMax) {
 		return ErrSnapshot
 	}
 	x.n = d.i64()
@@ -343,8 +412,11 @@ func (e *Ensemble) UnmarshalBinary(data []byte) error {
 	x.ringPos = int(d.i64())
 	x.ringSum, x.lMean, x.lVar = d.f64(), d.f64(), d.f64()
 	x.lN = d.i64()
-	x.supLeft = int(d.i64())
-	x.peak = d.f64()
+	x.ctxPrev = d.i64()
+	for i := range x.ctxSeen {
+		x.ctxSeen[i] = uint64(d.i64())
+	}
+	x.lastHigh = d.i64()
 	for i := range x.prof.mean {
 		x.prof.mean[i] = d.f32()
 	}
@@ -360,7 +432,7 @@ func (e *Ensemble) UnmarshalBinary(data []byte) error {
 	if err := d.finish(); err != nil {
 		return err
 	}
-	if x.ringPos < 0 || x.ringPos >= c.Window {
+	if x.ringPos < 0 || x.ringPos >= c.Window || x.ctxPrev < 0 || x.ctxPrev > int64(c.ContextBins+1) {
 		return ErrSnapshot
 	}
 	*e = x

@@ -21,6 +21,9 @@ const (
 	ComponentVariance
 	// ComponentNovelty: the value lies outside the range seen so far.
 	ComponentNovelty
+	// ComponentPattern: the value moved between levels in a way never
+	// seen before (contextual novelty).
+	ComponentPattern
 )
 
 // String returns the component's lower-case name.
@@ -36,6 +39,8 @@ func (c Component) String() string {
 		return "variance"
 	case ComponentNovelty:
 		return "novelty"
+	case ComponentPattern:
+		return "pattern"
 	}
 	return "none"
 }

@@ -104,12 +104,14 @@ func apply(c *models.EnsembleConfig, kv string) {
 		c.ShiftH = f
 	case "warm":
 		c.Warmup = int(f)
-	case "suplvl":
-		c.SuppressLevel = f
+	case "restlvl":
+		c.RestLevel = f
+	case "rest":
+		c.Rest = int(f)
+	case "bins":
+		c.ContextBins = int(f)
 	case "emp":
 		c.Empirical = f != 0
-	case "sup":
-		c.Suppress = int(f)
 	default:
 		log.Fatalf("unknown parameter %q", name)
 	}
