@@ -9,9 +9,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
 
 	"github.com/novacron/novacron/api"
+	"github.com/novacron/novacron/internal/testserver"
 )
 
 // TestRunEmbeddedDefaults is `make run`: every role in one process on the
@@ -50,5 +52,39 @@ func TestRunEmbeddedDefaults(t *testing.T) {
 	for _, m := range []string{"novacron_ingest_samples_total", "novacron_storage_write_duration_seconds_bucket",
 		"novacron_publish_samples_total", "novacron_build_info", "novacron_ingest_consumer_lag_records"} {
 		require.Contains(t, body.String(), m)
+	}
+}
+
+// TestSelfMetricsDocumented checks that every novacron_* metric a running
+// process exports is listed in docs/metrics.md, and that the set passes
+// client_golang's lint.
+func TestSelfMetricsDocumented(t *testing.T) {
+	cfg := testConfig(t)
+	a := openApp(t, cfg)
+	// One request of each kind so the labelled API metrics have children.
+	apiGet(t, a.APIURL(), a.Token(), "/api/v1/fleet", nil)
+	doc, err := os.ReadFile(filepath.Join(testserver.RepoRoot(), "docs", "metrics.md"))
+	require.NoError(t, err)
+	mfs, err := a.Registry.Gather()
+	require.NoError(t, err)
+	n := 0
+	for _, mf := range mfs {
+		name := mf.GetName()
+		if !strings.HasPrefix(name, "novacron_") {
+			continue
+		}
+		n++
+		if strings.HasPrefix(name, "novacron_collector_") {
+			continue
+		}
+		require.Contains(t, string(doc), "`"+name+"`", "metric %s is not documented in docs/metrics.md", name)
+	}
+	require.Greater(t, n, 30)
+	problems, err := testutil.GatherAndLint(a.Registry)
+	require.NoError(t, err)
+	for _, p := range problems {
+		if strings.HasPrefix(p.Metric, "novacron_") {
+			t.Errorf("lint %s: %s", p.Metric, p.Text)
+		}
 	}
 }
