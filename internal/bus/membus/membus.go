@@ -217,6 +217,8 @@ func (b *Bus) produce(ctx context.Context, recs []*novacron.Record) error {
 		}
 	}
 	now := time.Now()
+	var cnt produceCounts
+	defer cnt.flush(b.metrics) // records stored before an error
 	for i, r := range recs {
 		t := b.topics[r.Topic]
 		pi := r.Partition
@@ -242,13 +244,33 @@ func (b *Bus) produce(ctx context.Context, recs []*novacron.Record) error {
 			c.Timestamp = now
 		}
 		p.recs = append(p.recs, c)
-		b.metrics.ProducedRecords.WithLabelValues(r.Topic).Inc()
-		b.metrics.ProducedBytes.WithLabelValues(r.Topic).Add(float64(len(r.Key) + len(r.Value)))
+		if r.Topic != cnt.topic {
+			cnt.flush(b.metrics)
+			cnt.topic = r.Topic
+		}
+		cnt.records++
+		cnt.bytes += len(r.Key) + len(r.Value)
 	}
+	cnt.flush(b.metrics)
 	if len(recs) > 0 {
 		b.broadcast()
 	}
 	return nil
+}
+
+// produceCounts sums the produced records of a run of one topic, so the
+// labelled counters are looked up once per run instead of per record.
+type produceCounts struct {
+	topic          string
+	records, bytes int
+}
+
+func (c *produceCounts) flush(m *metrics) {
+	if c.records > 0 {
+		m.ProducedRecords.WithLabelValues(c.topic).Add(float64(c.records))
+		m.ProducedBytes.WithLabelValues(c.topic).Add(float64(c.bytes))
+	}
+	*c = produceCounts{}
 }
 
 // makeRoom makes sure partition p of t can take one more record: it drops
