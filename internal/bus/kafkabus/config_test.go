@@ -65,7 +65,9 @@ func TestConfigValidate(t *testing.T) {
 	f(func(c *Config) { c.SASL.Username = "u" }, "sasl.mechanism is empty")
 	f(func(c *Config) { c.SASL = SASLConfig{Mechanism: "gssapi"} },
 		`sasl.mechanism: "gssapi"`, "sasl.username: required", "exactly one of sasl.password_file and sasl.password_env")
-	f(func(c *Config) { c.SASL = SASLConfig{Mechanism: SASLPlain, Username: "u", PasswordFile: "f", PasswordEnv: "E"} },
+	f(func(c *Config) {
+		c.SASL = SASLConfig{Mechanism: SASLPlain, Username: "u", PasswordFile: "f", PasswordEnv: "E"}
+	},
 		"exactly one of")
 	// Every problem is reported at once.
 	f(func(c *Config) { c.Brokers = nil; c.Compression = "x"; c.Linger = -1 }, "brokers:", "compression:", "linger:")
