@@ -9,7 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
-	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -42,8 +42,7 @@ type Bus struct {
 	client *kgo.Client // producer and metadata
 	adm    *kadm.Client
 
-	mu     sync.RWMutex // guards closed against Produce in flight
-	closed bool
+	closed atomic.Bool
 }
 
 var _ novacron.Bus = (*Bus)(nil)
@@ -258,9 +257,7 @@ var explicitCtx = context.WithValue(context.Background(), explicitKey{}, true)
 // Produce implements novacron.Bus: it returns once every record is
 // acknowledged by all in-sync replicas, or with the first error.
 func (b *Bus) Produce(ctx context.Context, recs ...*novacron.Record) error {
-	b.mu.RLock()
-	defer b.mu.RUnlock()
-	if b.closed {
+	if b.closed.Load() {
 		return novacron.ErrBusClosed
 	}
 	if len(recs) == 0 {
@@ -317,25 +314,18 @@ func (b *Bus) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Close flushes nothing (Produce is synchronous) and closes the
-// connections. Consumers must be closed first. Close is idempotent.
+// Close closes the connections; a Produce still waiting fails with
+// novacron.ErrBusClosed. Consumers must be closed first. Close is
+// idempotent.
 func (b *Bus) Close() error {
-	b.mu.Lock()
-	if b.closed {
-		b.mu.Unlock()
+	if b.closed.Swap(true) {
 		return nil
 	}
-	b.closed = true
-	b.mu.Unlock()
 	b.client.Close()
 	return nil
 }
 
-func (b *Bus) isClosed() bool {
-	b.mu.RLock()
-	defer b.mu.RUnlock()
-	return b.closed
-}
+func (b *Bus) isClosed() bool { return b.closed.Load() }
 
 // partitioner places records with an explicit partition there and all
 // others with franz-go's sticky key partitioner (murmur2 of the key, as
