@@ -43,9 +43,12 @@ type Bus interface {
 	EnsureTopics(ctx context.Context, topics []TopicSpec) error
 	// Produce publishes the records and returns once every one of them is
 	// acknowledged (acks=all on Kafka), or with the first error. A record
-	// without Partition set is partitioned by a hash of its Key, so all
-	// records with one key land on one partition in order. Produce does not
-	// retain the records after it returns.
+	// with Partition 0 is partitioned by a hash of its Key (Kafka's murmur2,
+	// as the Java client does), so all records with one key land on one
+	// partition in order; keyless records are spread. A non-zero Partition
+	// is used as given (an out-of-range one is an error), so partition 0
+	// is reachable only through a key. Produce does not retain the records
+	// after it returns.
 	Produce(ctx context.Context, recs ...*Record) error
 	// Consumer joins the consumer group for the topics. Records are
 	// delivered at least once: offsets are committed only for records
