@@ -33,6 +33,10 @@ type EnsembleConfig struct {
 	// transition from the previous sample's bin to the current one that was
 	// never seen before scores 1 (0 disables; at most ContextBinsMax).
 	ContextBins int
+	// ContextSpread: the contextual component quantises at every bin count
+	// from ContextBins-ContextSpread to ContextBins+ContextSpread (at most
+	// 3) and fires when the transition is new at a majority of them.
+	ContextSpread int
 	// Warmup is the number of samples scored 0 while the model learns.
 	Warmup int
 	// RestLevel and Rest: a score is reported only when no score of the
@@ -40,6 +44,24 @@ type EnsembleConfig struct {
 	// event raises one alarm (Rest 0 disables).
 	RestLevel float64
 	Rest      int
+	// DaySlots is the number of equal slots of the day (from the sample
+	// timestamp) for which the time-of-day component keeps the range of
+	// values seen (0 disables; at most DaySlotsMax). A value outside its
+	// slot's range by more than DayMargin of the overall range scores 1,
+	// once DayMinDays days have passed since the first sample.
+	DaySlots   int
+	DayMargin  float64
+	DayMinDays float64
+	// EventGap: a firing of the time-of-day or the multi-scale level
+	// component g samples after that component's previous firing scores
+	// min(1, g/EventGap), so a component that fires often counts for
+	// little (0: always 1).
+	EventGap float64
+	// LevelFast and LevelSlow are the EWMA weights of the multi-scale
+	// level-shift component; it fires once when the fast and slow means
+	// differ by more than LevelZ times the EWMA of that difference's size
+	// (LevelZ 0 disables).
+	LevelFast, LevelSlow, LevelZ float64
 	// Empirical selects an empirical (histogram) tail probability instead
 	// of a normal one in the likelihood stage.
 	Empirical bool
@@ -55,17 +77,28 @@ func NewDefaultEnsembleConfig() EnsembleConfig {
 		LikelihoodAlpha: 0.0002,
 		NoveltyWeight:   1,
 		NoveltyMargin:   0,
-		ShiftK:          0.5,
+		ShiftK:          0.3,
 		ShiftH:          8,
 		ContextBins:     7,
 		Warmup:          200,
 		RestLevel:       0.8,
-		Rest:            75,
+		Rest:            60,
 		Empirical:       true,
+		ContextSpread:   1,
+		DaySlots:        24,
+		DayMargin:       0.3,
+		DayMinDays:      3,
+		LevelFast:       0.015,
+		LevelSlow:       0.001,
+		LevelZ:          3,
+		EventGap:        1000,
 	}
 }
 
 const ensembleWindowMax = 32
+
+// DaySlotsMax is the largest EnsembleConfig.DaySlots.
+const DaySlotsMax = 48
 
 const histBins = 64
 
@@ -73,6 +106,19 @@ const histBins = 64
 // table holds (bins+2)² bits, the two extra bins being below and above the
 // range seen so far.
 const ContextBinsMax = 14
+
+// ctxResMax is the largest number of context resolutions.
+const ctxResMax = 2*ctxSpreadMax + 1
+
+// ctxSpreadMax is the largest EnsembleConfig.ContextSpread.
+const ctxSpreadMax = 3
+
+// ctxRange returns the smallest and largest bin counts of the contextual
+// component's resolutions.
+func (e *Ensemble) ctxRange() (lo, hi int) {
+	c := &e.cfg
+	return max(c.ContextBins-c.ContextSpread, 1), min(c.ContextBins+c.ContextSpread, ContextBinsMax)
+}
 
 // ctxWords is the size of the transition table in 64-bit words.
 const ctxWords = ((ContextBinsMax+2)*(ContextBinsMax+2) + 63) / 64
@@ -87,14 +133,22 @@ const ctxWords = ((ContextBinsMax+2)*(ContextBinsMax+2) + 63) / 64
 //
 // then turns the average of the last Window raw scores into an anomaly
 // likelihood against their long-run distribution (as Numenta's HTM
-// detector does), reported on a log scale. A fourth view, contextual
-// novelty, scores 1 when the value moves between two coarse levels (bins of
-// the range seen so far) in a way never seen before, as the Contextual
-// Anomaly Detector does with sequences of quantised values. The report is the
-// larger of the likelihood and the contextual novelty, and after a high
-// score the detector rests (reports 0) until Rest quiet samples have passed,
-// so one event raises one alarm, at its onset.
-// The state is fixed-size (about 700 bytes).
+// detector does), reported on a log scale. Three event components are
+// fused with it by taking the largest score:
+//   - contextual novelty scores 1 when the value moves between two coarse
+//     levels (bins of the range seen so far) in a way never seen before at
+//     a majority of three resolutions, as the Contextual Anomaly Detector
+//     does with sequences of quantised values;
+//   - time-of-day novelty fires when the value leaves the range its hour
+//     of the day has shown (a missing daily peak, traffic at night);
+//   - the multi-scale level component fires when a fast and a slow mean
+//     drift apart by more than LevelZ times their usual distance.
+//
+// The last two score less when they fired recently (EventGap), so a series
+// on which they fire often does not raise a stream of alarms. After a high
+// score the detector rests (reports 0) until Rest quiet samples have
+// passed, so one event raises one alarm, at its onset. The state is
+// fixed-size (about 1.5 KiB).
 type Ensemble struct {
 	cfg EnsembleConfig
 
@@ -117,13 +171,23 @@ type Ensemble struct {
 	lVar    float64
 	lN      int64
 	// contextual novelty: previous bin (offset by 1) and seen transitions
-	ctxPrev int64
-	ctxSeen [ctxWords]uint64
+	ctxPrev [ctxResMax]int8
+	ctxSeen [ctxResMax][ctxWords]uint64
 	// rest: sample count of the last score at or above RestLevel
 	lastHigh int64
 	hist     [histBins]float32
 	inc      float64 // current weight of a new histogram entry
 	prof     profile24
+	// time-of-day context: first timestamp and per-slot value range
+	t0      int64
+	dayLo   [DaySlotsMax]float32
+	dayHi   [DaySlotsMax]float32
+	daySeen uint64
+	dayLast int64
+	// multi-scale level shift
+	mFast, mSlow, mDev float64
+	mArmed             bool
+	mLast              int64
 }
 
 // profile24 is a fixed-size half-hour-of-day profile (48 slots).
@@ -146,6 +210,8 @@ func (p *profile24) slot(t int64) int {
 func NewEnsemble(cfg EnsembleConfig) *Ensemble {
 	cfg.Window = min(max(cfg.Window, 1), ensembleWindowMax)
 	cfg.ContextBins = min(max(cfg.ContextBins, 0), ContextBinsMax)
+	cfg.DaySlots = min(max(cfg.DaySlots, 0), DaySlotsMax)
+	cfg.ContextSpread = min(max(cfg.ContextSpread, 0), ctxSpreadMax)
 	return &Ensemble{cfg: cfg}
 }
 
@@ -162,7 +228,15 @@ func (e *Ensemble) Observe(t int64, v float64) Result {
 	if e.n == 1 {
 		e.level, e.minV, e.maxV = v, v, v
 		e.dsLvl = 0
-		e.ctxPrev = 1
+		for i := range e.ctxPrev {
+			e.ctxPrev[i] = 1
+		}
+		e.t0 = t
+		e.mFast, e.mSlow = v, v
+		if c.DaySlots > 0 {
+			ds := e.daySlot(t)
+			e.dayLo[ds], e.dayHi[ds], e.daySeen = float32(v), float32(v), 1<<ds
+		}
 		e.prof.mean[e.prof.slot(t)], e.prof.seen[e.prof.slot(t)] = float32(v), true
 		return Result{Expected: v, Lower: v, Upper: v}
 	}
@@ -196,15 +270,25 @@ func (e *Ensemble) Observe(t int64, v float64) Result {
 	// Contextual novelty: a transition between coarse levels never seen.
 	ctxScore := 0.0
 	if c.ContextBins > 0 {
-		b := e.contextBin(v)
-		bit := e.ctxPrev*int64(c.ContextBins+2) + b
-		w, m := bit>>6, uint64(1)<<(bit&63)
-		if e.ctxSeen[w]&m == 0 {
-			e.ctxSeen[w] |= m
+		lo, hi := e.ctxRange()
+		novel := 0
+		for i := range hi - lo + 1 {
+			nb := lo + i
+			b := e.contextBin(v, nb)
+			bit := int64(e.ctxPrev[i])*int64(nb+2) + b
+			w, m := bit>>6, uint64(1)<<(bit&63)
+			if e.ctxSeen[i][w]&m == 0 {
+				e.ctxSeen[i][w] |= m
+				novel++
+			}
+			e.ctxPrev[i] = int8(b)
+		}
+		if 2*novel > hi-lo+1 {
 			ctxScore = 1
 		}
-		e.ctxPrev = b
 	}
+	dayScore := e.dayContext(t, v)
+	lvlScore := e.levelShift(v)
 	// CUSUM on standardised errors against the local level.
 	zs := errv / sigma
 	e.cpos = math.Max(0, e.cpos+zs-c.ShiftK)
@@ -290,6 +374,18 @@ func (e *Ensemble) Observe(t int64, v float64) Result {
 			comp = ComponentPattern
 		}
 	}
+	if dayScore > score {
+		score = dayScore
+		if comp != ComponentNovelty && comp != ComponentShift {
+			comp = ComponentSeason
+		}
+	}
+	if lvlScore > score {
+		score = lvlScore
+		if comp != ComponentNovelty {
+			comp = ComponentShift
+		}
+	}
 	if e.n <= int64(c.Warmup) {
 		score = 0
 	}
@@ -316,11 +412,80 @@ func (e *Ensemble) Observe(t int64, v float64) Result {
 	return res
 }
 
+// dayContext is the time-of-day component: it scores a value outside the
+// range its slot of the day has seen (widened by DayMargin of the overall
+// range seen before v), once DayMinDays days of history exist, and folds v
+// into the slot's range.
+func (e *Ensemble) dayContext(t int64, v float64) float64 {
+	c := &e.cfg
+	if c.DaySlots == 0 {
+		return 0
+	}
+	score := 0.0
+	ds := e.daySlot(t)
+	if e.daySeen&(1<<ds) == 0 {
+		e.dayLo[ds], e.dayHi[ds] = float32(v), float32(v)
+		e.daySeen |= 1 << ds
+		return 0
+	}
+	m := c.DayMargin * (e.maxV - e.minV)
+	lo, hi := float64(e.dayLo[ds]), float64(e.dayHi[ds])
+	if (v < lo-m || v > hi+m) && float64(t-e.t0) >= c.DayMinDays*dayMS {
+		score = gapScore(e.n-e.dayLast, c.EventGap)
+		e.dayLast = e.n
+	}
+	e.dayLo[ds], e.dayHi[ds] = float32(math.Min(lo, v)), float32(math.Max(hi, v))
+	return score
+}
+
+// levelShift is the multi-scale level component: it fires once when a fast
+// and a slow EWMA mean differ by more than LevelZ times the slow EWMA of
+// their absolute difference, and re-arms when they come back within half
+// of that.
+func (e *Ensemble) levelShift(v float64) float64 {
+	c := &e.cfg
+	if c.LevelZ <= 0 {
+		return 0
+	}
+	score := 0.0
+	e.mFast += c.LevelFast * (v - e.mFast)
+	e.mSlow += c.LevelSlow * (v - e.mSlow)
+	diff := math.Abs(e.mFast - e.mSlow)
+	if e.mDev > 0 && diff > c.LevelZ*e.mDev {
+		if e.mArmed {
+			score = gapScore(e.n-e.mLast, c.EventGap)
+			e.mArmed = false
+			e.mLast = e.n
+		}
+	} else if diff < 0.5*c.LevelZ*e.mDev {
+		e.mArmed = true
+	}
+	e.mDev += c.LevelSlow * (diff - e.mDev)
+	return score
+}
+
+// gapScore is the score of a binary component that fires g samples after
+// its previous firing: min(1, g/gap), or 1 when gap is 0.
+func gapScore(g int64, gap float64) float64 {
+	if gap <= 0 {
+		return 1
+	}
+	return math.Min(1, float64(g)/gap)
+}
+
+// daySlot returns the time-of-day slot of t.
+func (e *Ensemble) daySlot(t int64) int {
+	ph := t % dayMS
+	if ph < 0 {
+		ph += dayMS
+	}
+	return int(ph * int64(e.cfg.DaySlots) / dayMS)
+}
+
 // contextBin returns the bin of v among ContextBins equal-width bins of
 // the range seen so far, offset by 1: 0 is below the range and
 // ContextBins+1 above it.
-func (e *Ensemble) contextBin(v float64) int64 {
-	nb := e.cfg.ContextBins
+func (e *Ensemble) contextBin(v float64, nb int) int64 {
 	switch {
 	case v < e.minV:
 		return 0
@@ -337,15 +502,16 @@ func (e *Ensemble) contextBin(v float64) int64 {
 	return 1 + min(int64(f*float64(nb)), int64(nb-1))
 }
 
-const ensembleVersion = 2
+const ensembleVersion = 3
 
 // MarshalBinary implements Detector.
 func (e *Ensemble) MarshalBinary() ([]byte, error) {
-	enc := newEncoder(kindEnsemble, ensembleVersion, 1024)
+	enc := newEncoder(kindEnsemble, ensembleVersion, 1536)
 	c := &e.cfg
 	for _, f := range []float64{c.FastAlpha, c.ScaleAlpha, c.ProfileAlpha, float64(c.Window), c.LikelihoodAlpha,
 		c.NoveltyWeight, c.NoveltyMargin, c.ShiftK, c.ShiftH, float64(c.Warmup), c.RestLevel, float64(c.Rest),
-		float64(c.ContextBins)} {
+		float64(c.ContextBins), float64(c.ContextSpread), float64(c.DaySlots), c.DayMargin, c.DayMinDays, c.EventGap,
+		c.LevelFast, c.LevelSlow, c.LevelZ} {
 		enc.f64(f)
 	}
 	enc.i64(e.n)
@@ -365,9 +531,12 @@ func (e *Ensemble) MarshalBinary() ([]byte, error) {
 	enc.f64(e.lMean)
 	enc.f64(e.lVar)
 	enc.i64(e.lN)
-	enc.i64(e.ctxPrev)
-	for _, w := range e.ctxSeen {
-		enc.i64(int64(w))
+	lo, hi := e.ctxRange()
+	for i := range hi - lo + 1 {
+		enc.i64(int64(e.ctxPrev[i]))
+		for _, w := range e.ctxSeen[i] {
+			enc.i64(int64(w))
+		}
 	}
 	enc.i64(e.lastHigh)
 	var seen uint64
@@ -383,6 +552,17 @@ func (e *Ensemble) MarshalBinary() ([]byte, error) {
 		enc.f32(h)
 	}
 	enc.f64(e.inc)
+	enc.i64(e.t0)
+	enc.i64(int64(e.daySeen))
+	enc.i64(e.dayLast)
+	for i := range c.DaySlots {
+		enc.f32(e.dayLo[i])
+		enc.f32(e.dayHi[i])
+	}
+	for _, f := range []float64{e.mFast, e.mSlow, e.mDev, boolf(e.mArmed)} {
+		enc.f64(f)
+	}
+	enc.i64(e.mLast)
 	return enc.b, nil
 }
 
@@ -398,7 +578,12 @@ func (e *Ensemble) UnmarshalBinary(data []byte) error {
 	c.RestLevel = d.f64()
 	c.Rest = int(d.f64())
 	c.ContextBins = int(d.f64())
-	if d.err == nil && (c.Window < 1 || c.Window > ensembleWindowMax || c.ContextBins < 0 || c.ContextBins > ContextBinsMax) {
+	c.ContextSpread = int(d.f64())
+	c.DaySlots = int(d.f64())
+	c.DayMargin, c.DayMinDays, c.EventGap = d.f64(), d.f64(), d.f64()
+	c.LevelFast, c.LevelSlow, c.LevelZ = d.f64(), d.f64(), d.f64()
+	if d.err == nil && (c.Window < 1 || c.Window > ensembleWindowMax || c.ContextBins < 0 || c.ContextBins > ContextBinsMax ||
+		c.ContextSpread < 0 || c.ContextSpread > ctxSpreadMax || c.DaySlots < 0 || c.DaySlots > DaySlotsMax) {
 		return ErrSnapshot
 	}
 	x.n = d.i64()
@@ -412,9 +597,16 @@ func (e *Ensemble) UnmarshalBinary(data []byte) error {
 	x.ringPos = int(d.i64())
 	x.ringSum, x.lMean, x.lVar = d.f64(), d.f64(), d.f64()
 	x.lN = d.i64()
-	x.ctxPrev = d.i64()
-	for i := range x.ctxSeen {
-		x.ctxSeen[i] = uint64(d.i64())
+	lo, hi := x.ctxRange()
+	for i := range hi - lo + 1 {
+		p := d.i64()
+		if p < 0 || p > int64(lo+i+1) {
+			return ErrSnapshot
+		}
+		x.ctxPrev[i] = int8(p)
+		for j := range x.ctxSeen[i] {
+			x.ctxSeen[i][j] = uint64(d.i64())
+		}
 	}
 	x.lastHigh = d.i64()
 	for i := range x.prof.mean {
@@ -429,10 +621,19 @@ func (e *Ensemble) UnmarshalBinary(data []byte) error {
 		x.hist[i] = d.f32()
 	}
 	x.inc = d.f64()
+	x.t0 = d.i64()
+	x.daySeen = uint64(d.i64())
+	x.dayLast = d.i64()
+	for i := range c.DaySlots {
+		x.dayLo[i], x.dayHi[i] = d.f32(), d.f32()
+	}
+	x.mFast, x.mSlow, x.mDev = d.f64(), d.f64(), d.f64()
+	x.mArmed = d.f64() != 0
+	x.mLast = d.i64()
 	if err := d.finish(); err != nil {
 		return err
 	}
-	if x.ringPos < 0 || x.ringPos >= c.Window || x.ctxPrev < 0 || x.ctxPrev > int64(c.ContextBins+1) {
+	if x.ringPos < 0 || x.ringPos >= c.Window {
 		return ErrSnapshot
 	}
 	*e = x
