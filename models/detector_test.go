@@ -266,3 +266,132 @@ func BenchmarkDefaultDetector(b *testing.B) {
 	snap, _ := d.MarshalBinary()
 	b.ReportMetric(float64(len(snap)), "state_bytes")
 }
+
+// dailyPeak is a day with a high plateau from 09:00 to 18:00 (80) and a
+// low night (20), with small noise; peak false drops the plateau.
+func dailyPeak(t int64, peak bool, rng *rand.Rand) float64 {
+	h := (t % dayMS) / 3_600_000
+	if peak && h >= 9 && h < 18 {
+		return 80 + rng.NormFloat64()
+	}
+	return 20 + rng.NormFloat64()
+}
+
+func TestEnsembleDayContextFlagsMissingPeakAfterHistory(t *testing.T) {
+	rng := rand.New(rand.NewPCG(4, 4))
+	e := NewEnsemble(NewDefaultEnsembleConfig())
+	const step = 300_000 // 5 minutes
+	t0 := int64(1_400_000_000_000) / dayMS * dayMS
+	obs := func(i int, v float64) float64 {
+		tt := t0 + int64(i)*step
+		e.n++
+		if e.n == 1 {
+			e.t0, e.minV, e.maxV = tt, v, v
+		}
+		s := e.dayContext(tt, v)
+		e.minV, e.maxV = math.Min(e.minV, v), math.Max(e.maxV, v)
+		return s
+	}
+	perDay := int(dayMS / step)
+	// Day 1 at 10:00 onwards is new to every slot, and a value new to its
+	// slot before DayMinDays of history never fires.
+	i := 0
+	for ; i < 2*perDay; i++ {
+		v := dailyPeak(t0+int64(i)*step, true, rng)
+		if i == perDay+3*12 { // 03:00 on day 2: a daytime value at night
+			v = 80
+		}
+		require.Zero(t, obs(i, v), "sample %d fired before %v days of history", i, e.cfg.DayMinDays)
+	}
+	for ; i < 8*perDay; i++ {
+		require.Zero(t, obs(i, dailyPeak(t0+int64(i)*step, true, rng)), "a learned day fires at sample %d", i)
+	}
+	// A day without its peak: the first plateau sample scores 1; the later
+	// hours of the same plateau fire too, but so soon after that they
+	// score little.
+	var fired []int
+	for k := range perDay {
+		tt := t0 + int64(i)*step
+		if s := obs(i, dailyPeak(tt, false, rng)); s >= 0.5 {
+			require.Equal(t, 1.0, s, "the first firing in %v samples scores 1", e.cfg.EventGap)
+			fired = append(fired, k)
+		}
+		i++
+	}
+	require.Equal(t, []int{9 * 12}, fired, "only 09:00 of the day without a peak scores high")
+}
+
+func TestEnsembleDayContextFiringOftenScoresLess(t *testing.T) {
+	cfg := NewDefaultEnsembleConfig()
+	cfg.DayMinDays = 0
+	e := NewEnsemble(cfg)
+	e.n, e.t0 = 1, 0
+	e.dayContext(0, 0)
+	e.minV, e.maxV = 0, 10
+	// Values growing past the slot's range at every sample fire every time;
+	// all but the first come 1 sample after the previous firing.
+	e.n = int64(cfg.EventGap) + 1
+	require.Equal(t, 1.0, e.dayContext(1000, 10))
+	e.n++
+	require.InDelta(t, 1/cfg.EventGap, e.dayContext(2000, 20), 1e-12)
+}
+
+func TestEnsembleLevelShiftFiresOnceOnShift(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 5))
+	e := NewEnsemble(NewDefaultEnsembleConfig())
+	e.mFast, e.mSlow = 10, 10
+	var noise, onShift, after int
+	for i := range 9000 {
+		v := 10 + rng.NormFloat64()
+		if i >= 8000 {
+			v += 3 // a shift of 3 sigma
+		}
+		e.n++
+		if e.levelShift(v) == 0 {
+			continue
+		}
+		switch {
+		case i >= 2000 && i < 8000:
+			noise++
+		case i >= 8000 && i < 8020:
+			onShift++
+		case i >= 8020 && i < 8500:
+			after++
+		}
+	}
+	require.Less(t, noise, 20, "on stationary noise it fires rarely")
+	require.Equal(t, 1, onShift, "the shift fires within 20 samples")
+	require.Zero(t, after, "and only once")
+}
+
+func TestEnsembleCatchesMissingDailyPeak(t *testing.T) {
+	// End to end: the default detector flags a day without its peak near
+	// the hour the peak should start; without the time-of-day component it
+	// does not (so this test can fail).
+	run := func(cfg EnsembleConfig) (onset float64, quiet float64) {
+		rng := rand.New(rand.NewPCG(6, 6))
+		d := NewEnsemble(cfg)
+		t0 := int64(1_400_000_000_000) / dayMS * dayMS
+		perDay := int(dayMS / 300_000)
+		for i := range 14 * perDay {
+			tt := t0 + int64(i)*300_000
+			day := i / perDay
+			s := d.Observe(tt, dailyPeak(tt, day != 12, rng)).Score
+			k := i % perDay
+			switch {
+			case day == 12 && k >= 9*12 && k < 10*12:
+				onset = max(onset, s)
+			case day >= 5 && day < 12:
+				quiet = max(quiet, s)
+			}
+		}
+		return onset, quiet
+	}
+	cfg := NewDefaultEnsembleConfig()
+	onset, quiet := run(cfg)
+	require.GreaterOrEqual(t, onset, 0.99, "the missing peak is flagged within its first hour")
+	require.Less(t, quiet, onset)
+	cfg.DaySlots = 0
+	onset, _ = run(cfg)
+	require.Less(t, onset, 0.99, "without the time-of-day component the missing peak is not flagged")
+}
