@@ -272,9 +272,10 @@ func (e *Ensemble) Observe(t int64, v float64) Result {
 	if c.ContextBins > 0 {
 		lo, hi := e.ctxRange()
 		novel := 0
+		f := e.contextPos(v)
 		for i := range hi - lo + 1 {
 			nb := lo + i
-			b := e.contextBin(v, nb)
+			b := contextBin(f, nb)
 			bit := int64(e.ctxPrev[i])*int64(nb+2) + b
 			w, m := bit>>6, uint64(1)<<(bit&63)
 			if e.ctxSeen[i][w]&m == 0 {
@@ -482,22 +483,33 @@ func (e *Ensemble) daySlot(t int64) int {
 	return int(ph * int64(e.cfg.DaySlots) / dayMS)
 }
 
-// contextBin returns the bin of v among ContextBins equal-width bins of
-// the range seen so far, offset by 1: 0 is below the range and
-// ContextBins+1 above it.
-func (e *Ensemble) contextBin(v float64, nb int) int64 {
+// contextPos returns where v lies in the range seen so far: -1 below it,
+// 2 above it, else its position in [0, 1] (0 when the range is empty).
+func (e *Ensemble) contextPos(v float64) float64 {
 	switch {
 	case v < e.minV:
-		return 0
+		return -1
 	case v > e.maxV:
-		return int64(nb + 1)
+		return 2
 	case e.maxV == e.minV:
-		return 1
+		return 0
 	}
 	// Halves keep the difference finite for values near ±MaxFloat64.
 	f := (v/2 - e.minV/2) / (e.maxV/2 - e.minV/2)
 	if !(f >= 0) { // NaN when the halves underflow to an empty width
-		return 1
+		return 0
+	}
+	return f
+}
+
+// contextBin returns the bin of position f (from contextPos) among nb
+// equal-width bins, offset by 1: 0 is below the range and nb+1 above it.
+func contextBin(f float64, nb int) int64 {
+	switch {
+	case f < 0:
+		return 0
+	case f > 1:
+		return int64(nb + 1)
 	}
 	return 1 + min(int64(f*float64(nb)), int64(nb-1))
 }
