@@ -52,8 +52,11 @@ func TestDocsListEveryMetric(t *testing.T) {
 	for _, m := range Metrics() {
 		require.Contains(t, string(doc), "`"+m.Name+"`", "docs/metrics.md does not list %s", m.Name)
 	}
-	// And the other way round: every full metric name in the docs is known.
-	for _, name := range regexp.MustCompile("`(novacron_[a-z0-9_]+)`").FindAllStringSubmatch(string(doc), -1) {
+	// And the other way round: every full metric name in the catalogue
+	// part of the docs is known. NovaCron's own service metrics and the
+	// derived series documented after it are not part of the catalogue.
+	catalogue, _, _ := strings.Cut(string(doc), "## NovaCron's own metrics")
+	for _, name := range regexp.MustCompile("`(novacron_[a-z0-9_]+)`").FindAllStringSubmatch(catalogue, -1) {
 		_, ok := Lookup(name[1])
 		require.True(t, ok, "docs/metrics.md names %s, which the catalogue lacks", name[1])
 	}
