@@ -32,3 +32,10 @@ fi
 if [[ -x scripts/fetch-kafka.sh ]]; then
   ./scripts/fetch-kafka.sh
 fi
+
+# Provider- and component-specific dependencies (libvirt, moto, Alertmanager,
+# PostgreSQL, ...), each in its own idempotent script.
+for extra in scripts/test-deps-*.sh; do
+  [[ -e "$extra" ]] || continue
+  bash "$extra"
+done
