@@ -17,12 +17,12 @@ import (
 )
 
 // sharedDir returns the shared datasets and tools beside the repository,
-// skipping the test when they are absent.
+// failing or skipping the test (testserver.Unavailable) when they are absent.
 func sharedDir(t *testing.T, parts ...string) string {
 	t.Helper()
 	p := filepath.Join(append([]string{testserver.RepoRoot(), "..", "shared"}, parts...)...)
 	if _, err := os.Stat(p); err != nil {
-		t.Skipf("%s not found beside the repository (CI provides it): %v", p, err)
+		testserver.Unavailable(t, "shared datasets and reference scorers", err)
 	}
 	return p
 }
@@ -31,7 +31,7 @@ func python(t *testing.T) string {
 	t.Helper()
 	py, err := exec.LookPath("python3")
 	if err != nil {
-		t.Skipf("python3 not found: %v", err)
+		testserver.Unavailable(t, "python3 (runs the reference scorers)", err)
 	}
 	return py
 }
