@@ -98,7 +98,7 @@ func NewDefaultEnsembleConfig() EnsembleConfig {
 const ensembleWindowMax = 32
 
 // DaySlotsMax is the largest EnsembleConfig.DaySlots.
-const DaySlotsMax = 48
+const DaySlotsMax = 24
 
 const histBins = 64
 
@@ -148,7 +148,7 @@ const ctxWords = ((ContextBinsMax+2)*(ContextBinsMax+2) + 63) / 64
 // on which they fire often does not raise a stream of alarms. After a high
 // score the detector rests (reports 0) until Rest quiet samples have
 // passed, so one event raises one alarm, at its onset. The state is
-// fixed-size (about 1.5 KiB).
+// fixed-size (about 1.6 KiB in memory).
 type Ensemble struct {
 	cfg EnsembleConfig
 
