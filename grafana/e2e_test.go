@@ -457,9 +457,6 @@ func (h *harness) runSimHour(t *testing.T) string {
 // Grafana sends it, against an hour of the simulated fleet stored by the
 // real pipeline, with NovaCron's own metrics scraped alongside.
 func TestDashboardsAgainstSimulatedFleet(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs the pipeline through a simulated hour")
-	}
 	h := newHarness(t)
 	stopped := h.runSimHour(t)
 
