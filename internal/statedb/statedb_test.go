@@ -50,7 +50,7 @@ func open(t *testing.T, cfg statedb.Config) *statedb.DB {
 }
 
 var notes = statedb.Migrations{Component: "notes", FS: fstest.MapFS{
-	"0001_notes.sqlite.sql": {Data: []byte(`CREATE TABLE notes (id INTEGER PRIMARY KEY AUTOINCREMENT, body TEXT NOT NULL);`)},
+	"0001_notes.sqlite.sql":   {Data: []byte(`CREATE TABLE notes (id INTEGER PRIMARY KEY AUTOINCREMENT, body TEXT NOT NULL);`)},
 	"0001_notes.postgres.sql": {Data: []byte(`CREATE TABLE notes (id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, body TEXT NOT NULL);`)},
 	"0002_tags.sql": {Data: []byte(`CREATE TABLE tags (note_id BIGINT NOT NULL, tag TEXT NOT NULL, PRIMARY KEY (note_id, tag));
 CREATE INDEX tags_by_tag ON tags (tag);`)},
