@@ -24,6 +24,7 @@ import (
 	"github.com/novacron/novacron/internal/bus/membus"
 	"github.com/novacron/novacron/internal/config"
 	"github.com/novacron/novacron/internal/inventory"
+	"github.com/novacron/novacron/internal/selfscrape"
 	"github.com/novacron/novacron/internal/storage"
 	"github.com/novacron/novacron/internal/storage/promapi"
 	"github.com/novacron/novacron/internal/storage/remotewrite"
@@ -53,6 +54,7 @@ type App struct {
 	server    *api.Server
 	sim       *sim.Collector
 	fleet     *inventory.Store
+	scraper   *selfscrape.Scraper
 	token     api.TokenSource
 	closeOnce bool
 }
@@ -145,6 +147,18 @@ func (a *App) Open(ctx context.Context) error {
 		a.sim = c
 		if err := c.Start(ctx); err != nil {
 			return fmt.Errorf("start collectors.sim: %w", err)
+		}
+	}
+	if a.writer != nil && a.has(RoleProcessor) && a.cfg.SelfScrapeInterval > 0 {
+		instance := a.cfg.API.ListenAddress
+		if a.server != nil {
+			instance = a.server.Addr()
+		} else if h, err := os.Hostname(); err == nil {
+			instance = h
+		}
+		a.scraper = selfscrape.New(a.Registry, a.writer, a.cfg.SelfScrapeInterval, "novacron", instance, a.logger)
+		if err := a.scraper.Start(ctx); err != nil {
+			return err
 		}
 	}
 	a.logger.Info("novacron started", "roles", a.roles, "duration", time.Since(start))
@@ -289,6 +303,9 @@ func (a *App) Close(ctx context.Context) error {
 	var errs []error
 	if a.sim != nil {
 		errs = append(errs, a.sim.Shutdown(ctx))
+	}
+	if a.scraper != nil {
+		errs = append(errs, a.scraper.Shutdown(ctx))
 	}
 	if a.ingest != nil {
 		errs = append(errs, a.ingest.Shutdown(ctx))

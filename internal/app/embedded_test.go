@@ -39,6 +39,10 @@ func TestRunEmbeddedDefaults(t *testing.T) {
 	require.Len(t, fleet.Hosts, 8)
 	require.Equal(t, 60, fleet.ByProvider["sim"])
 
+	// The process's own metrics are scraped into the same store.
+	now := func() time.Time { return time.Now() }
+	waitValue(t, base, tok, `count(novacron_build_info{job="novacron"})`, now, 1, 30*time.Second)
+
 	require.Equal(t, http.StatusUnauthorized, apiGet(t, base, "", "/api/v1/query?query=up", nil))
 	var ready api.ReadyStatus
 	require.Equal(t, http.StatusOK, apiGet(t, base, "", "/readyz", &ready))

@@ -35,6 +35,7 @@ func testConfig(t *testing.T) *config.Config {
 	cfg.Log.Level = "warn"
 	cfg.Collectors.Sim.Speed = 60
 	cfg.Ingest.DrainTimeout = 10 * time.Second
+	cfg.SelfScrapeInterval = 200 * time.Millisecond
 	return cfg
 }
 

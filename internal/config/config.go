@@ -54,6 +54,11 @@ type Config struct {
 	Storage StorageConfig `yaml:"storage"`
 	// Collectors configures the metric and inventory sources.
 	Collectors CollectorsConfig `yaml:"collectors"`
+	// SelfScrapeInterval is how often the processor role writes the
+	// process's own metrics (the ones on /metrics) into the store, with
+	// job="novacron", like VictoriaMetrics' -selfScrapeInterval. Default
+	// 15s; 0 disables it.
+	SelfScrapeInterval time.Duration `yaml:"self_scrape_interval"`
 }
 
 // BusConfig selects the bus.
@@ -191,7 +196,8 @@ func NewDefault() *Config {
 			Remote:   RemoteConfig{Write: remotewrite.NewDefaultConfig(), Query: promapi.NewDefaultProxyConfig()},
 			Sender:   storage.NewDefaultSenderConfig(),
 		},
-		Collectors: CollectorsConfig{Sim: SimConfig{Enabled: true, Config: *sim.NewDefaultConfig()}},
+		Collectors:         CollectorsConfig{Sim: SimConfig{Enabled: true, Config: *sim.NewDefaultConfig()}},
+		SelfScrapeInterval: 15 * time.Second,
 	}
 }
 
@@ -214,6 +220,9 @@ func (c *Config) Validate() error {
 	var errs []error
 	if c.DataDir == "" {
 		errs = append(errs, confutil.Errorf("data_dir", "must not be empty"))
+	}
+	if c.SelfScrapeInterval < 0 {
+		errs = append(errs, confutil.Errorf("self_scrape_interval", "must not be negative"))
 	}
 	errs = append(errs, confutil.Prefix("log", c.Log.Validate()))
 	errs = append(errs, confutil.Prefix("api", c.API.Validate()))
