@@ -11,14 +11,8 @@ import (
 )
 
 // TagsNamespace is the XML namespace of NovaCron's tags in a domain's
-// <metadata>:
-//
-//	<metadata>
-//	  <novacron:tags xmlns:novacron="https://novacron.io/xmlns/libvirt/1">
-//	    <novacron:tag name="tenant" value="acme"/>
-//	  </novacron:tags>
-//	</metadata>
-const TagsNamespace = "https://novacron.io/xmlns/libvirt/1"
+// <metadata> (see conn.TagsNamespace).
+const TagsNamespace = conn.TagsNamespace
 
 // Config configures the libvirt collector. YAML keys are snake_case.
 type Config struct {

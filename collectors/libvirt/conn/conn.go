@@ -7,6 +7,9 @@
 // answering would block until the socket breaks. Client.Do runs the call
 // aside and, when the context ends first, breaks the connection, which
 // makes the call return; the owner then dials again.
+//
+// It also reads and writes NovaCron's tags in a domain's <metadata>
+// (TagsNamespace), which both adapters share.
 package conn
 
 import (
