@@ -88,15 +88,19 @@ func (d *Driver) Create(ctx context.Context, req CreateRequest) (novacron.VM, er
 		if err != nil {
 			return novacron.VM{}, err
 		}
-		bus := "sata"
-		if tpl.DomainType == "xen" {
-			bus = "xen"
+		// i440fx ("pc", the default) has IDE; q35 has SATA.
+		bus, dev := "ide", "hdd"
+		switch {
+		case tpl.DomainType == "xen":
+			bus, dev = "xen", "xvdz"
+		case strings.Contains(tpl.Machine, "q35"):
+			bus, dev = "sata", "sdz"
 		}
 		x.Devices.Disks = append(x.Devices.Disks, libvirtxml.DomainDisk{
 			Device:   "cdrom",
 			Driver:   &libvirtxml.DomainDiskDriver{Name: "qemu", Type: "raw"},
 			Source:   &libvirtxml.DomainDiskSource{File: &libvirtxml.DomainDiskSourceFile{File: path}},
-			Target:   &libvirtxml.DomainDiskTarget{Dev: "sdz", Bus: bus},
+			Target:   &libvirtxml.DomainDiskTarget{Dev: dev, Bus: bus},
 			ReadOnly: &libvirtxml.DomainDiskReadOnly{},
 		})
 	}

@@ -312,8 +312,22 @@ func Classify(err error, format string, args ...any) error {
 	default:
 		msg += ": " + err.Error()
 	}
-	return &novacron.Error{Code: code, Message: msg, Err: err}
+	return &novacron.Error{Code: code, Message: msg, Err: cause{err}}
 }
+
+// cause keeps the original error in the chain (for errors.Is and
+// errors.As) without repeating its text, which the message already holds.
+type cause struct{ err error }
+
+func (c cause) Error() string {
+	var le libvirt.Error
+	if errors.As(c.err, &le) {
+		return fmt.Sprintf("libvirt error %d", le.Code)
+	}
+	return "cause"
+}
+
+func (c cause) Unwrap() error { return c.err }
 
 func codeOf(n libvirt.ErrorNumber) string {
 	switch n {
