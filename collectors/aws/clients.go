@@ -132,7 +132,10 @@ func loadBase(ctx context.Context, cfg *Config, set Settings, guard *apiGuard) (
 }
 
 func newRetryer(cfg *Config) aws.Retryer {
-	std := func(o *retry.StandardOptions) { o.MaxAttempts = cfg.MaxAttempts }
+	std := func(o *retry.StandardOptions) {
+		o.MaxAttempts = cfg.MaxAttempts
+		o.MaxBackoff = cfg.MaxBackoff
+	}
 	if cfg.RetryMode == RetryStandard {
 		return retry.NewStandard(std)
 	}

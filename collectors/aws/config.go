@@ -122,6 +122,9 @@ type Config struct {
 	// MaxAttempts is the most attempts per API call, the first included.
 	// Default 5; at least 1.
 	MaxAttempts int `yaml:"max_attempts"`
+	// MaxBackoff caps the SDK's wait between two attempts (exponential
+	// backoff with jitter). Default 20s; must be positive.
+	MaxBackoff time.Duration `yaml:"max_backoff"`
 	// RateLimits are client-side token buckets per API, keyed by API name
 	// (DescribeInstances, DescribeInstanceTypes, GetMetricData, ListMetrics,
 	// AssumeRole), shared by every account and region of the collector.
@@ -210,6 +213,7 @@ func NewDefaultConfig() *Config {
 		MaxQueriesPerRequest: 500,
 		RetryMode:            RetryAdaptive,
 		MaxAttempts:          5,
+		MaxBackoff:           20 * time.Second,
 		RateLimits:           DefaultRateLimits(),
 		Pricing:              DefaultPricing(),
 	}
@@ -305,6 +309,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxAttempts < 1 {
 		add("max_attempts", "must be at least 1, got %d", c.MaxAttempts)
+	}
+	if c.MaxBackoff <= 0 {
+		add("max_backoff", "must be positive, got %s", c.MaxBackoff)
 	}
 	known := []string{APIDescribeInstances, APIDescribeInstanceTypes, APIGetMetricData, APIListMetrics, APIAssumeRole}
 	for api, rl := range c.RateLimits {
