@@ -187,18 +187,23 @@ type ETSSpec struct {
 	Trend, Season string
 }
 
-// ETS is exponential smoothing with automatic model selection: every form
-// in Candidates (default: trends N and Ad, seasons N, A and, for positive
-// data, M) is fitted by minimising the in-sample one-step squared error
-// with Nelder-Mead (gonum/optimize), and the form with the lowest AICc
-// forecasts. Seasonal forms are used only when the M4 seasonality test
-// passes and at least two seasons are available.
+// ETS is exponential smoothing with additive errors and automatic model
+// selection. Every form in Candidates is fitted by minimising the
+// in-sample one-step squared error with Nelder-Mead over the smoothing
+// parameters (alpha, beta < alpha, gamma < 1-alpha, phi in [0.8, 0.98])
+// and the initial states (level, trend and, for seasons up to 24, the
+// seasonal states; longer seasons keep the classical-decomposition
+// values), and the form with the lowest AICc (Gaussian likelihood,
+// parameters counted with the initial states and the variance) forecasts.
+// The default candidates follow the M4 seasonality test: when it passes
+// (and two seasons are available), trends N and Ad with seasons A and, for
+// positive data, M; otherwise trends N and Ad without season.
 type ETS struct {
 	// Season is the period m in samples.
 	Season int
 	// Candidates restricts the forms tried; nil tries the default set.
 	Candidates []ETSSpec
-	// MaxFit is how many of the most recent values are used (0: 4·m+... all).
+	// MaxFit is how many of the most recent values are used (0: all).
 	MaxFit int
 }
 
@@ -269,62 +274,177 @@ func seasonDiv(spec ETSSpec, sv float64) float64 {
 // sigmoid maps R to (lo, hi).
 func sigmoid(x, lo, hi float64) float64 { return lo + (hi-lo)/(1+math.Exp(-x)) }
 
+// etsInit returns heuristic initial states [l0, b0, s_0..s_{m-1}]: the
+// seasonal states from a classical decomposition of the first (up to
+// four) seasons, the level and trend from a least-squares line through
+// the first (up to 2m, at least 10) seasonally adjusted values.
 func etsInit(y []float64, m int, spec ETSSpec) []float64 {
 	init := make([]float64, 2+m)
-	if spec.Season == SeasonNone || len(y) < 2*m {
-		k := min(len(y), max(m, 10))
-		init[0] = y[0]
-		if k > 1 {
-			init[1] = (y[k-1] - y[0]) / float64(k-1)
+	adj := y
+	if spec.Season != SeasonNone {
+		k := min(len(y)/m, 4) * m
+		switch spec.Season {
+		case SeasonMul:
+			si := SeasonalIndices(y[:k], m)
+			copy(init[2:], si)
+		case SeasonAdd:
+			si := seasonalOffsets(y[:k], m)
+			copy(init[2:], si)
 		}
-		return init
-	}
-	m1, m2 := 0.0, 0.0
-	for i := range m {
-		m1 += y[i]
-		m2 += y[m+i]
-	}
-	m1 /= float64(m)
-	m2 /= float64(m)
-	init[0] = m1
-	init[1] = (m2 - m1) / float64(m)
-	for i := range m {
-		if spec.Season == SeasonMul {
-			init[2+i] = y[i] / m1
-		} else {
-			init[2+i] = y[i] - m1
+		adj = make([]float64, len(y))
+		for t, v := range y {
+			if spec.Season == SeasonMul {
+				adj[t] = v / init[2+t%m]
+			} else {
+				adj[t] = v - init[2+t%m]
+			}
 		}
+	}
+	k := min(len(adj), max(10, 2*m))
+	a, b := lineFit(adj[:k])
+	init[0], init[1] = a, b
+	if spec.Trend == TrendNone {
+		init[0], init[1] = a+b*float64(k-1)/2, 0
 	}
 	return init
 }
 
+// lineFit returns the intercept and slope of the least-squares line
+// through (t, x[t]).
+func lineFit(x []float64) (a, b float64) {
+	n := float64(len(x))
+	if len(x) < 2 {
+		return x[0], 0
+	}
+	var st, sy, stt, sty float64
+	for t, v := range x {
+		ft := float64(t)
+		st += ft
+		sy += v
+		stt += ft * ft
+		sty += ft * v
+	}
+	b = (n*sty - st*sy) / (n*stt - st*st)
+	return (sy - b*st) / n, b
+}
+
+// seasonalOffsets returns the m additive seasonal offsets of a classical
+// decomposition (centred moving average), summing to 0.
+func seasonalOffsets(y []float64, m int) []float64 {
+	n := len(y)
+	half := m / 2
+	sums := make([]float64, m)
+	counts := make([]float64, m)
+	for t := half; t < n-half; t++ {
+		tr := 0.0
+		if m%2 == 0 {
+			tr = 0.5 * (y[t-half] + y[t+half])
+			for j := t - half + 1; j < t+half; j++ {
+				tr += y[j]
+			}
+		} else {
+			for j := t - half; j <= t+half; j++ {
+				tr += y[j]
+			}
+		}
+		sums[t%m] += y[t] - tr/float64(m)
+		counts[t%m]++
+	}
+	so := make([]float64, m)
+	mean := 0.0
+	for j := range so {
+		if counts[j] > 0 {
+			so[j] = sums[j] / counts[j]
+		}
+		mean += so[j]
+	}
+	mean /= float64(m)
+	for j := range so {
+		so[j] -= mean
+	}
+	return so
+}
+
 func (e ETS) fit(y []float64, spec ETSSpec) (*etsFit, error) {
 	m := max(e.Season, 1)
-	init := etsInit(y, m, spec)
+	init0 := etsInit(y, m, spec)
+	seasonal := spec.Season != SeasonNone
+	trend := spec.Trend != TrendNone
+	scale := 0.0
+	for t := 1; t < len(y); t++ {
+		scale += math.Abs(y[t] - y[t-1])
+	}
+	scale = max(scale/float64(len(y)-1), 1e-9*math.Abs(y[0]), 1e-12)
+	// x = [alpha, beta, gamma, phi, dl, db, ds_0..ds_{m-1}] in unconstrained
+	// coordinates; states are offsets from init0 in units of scale (for
+	// multiplicative seasons, in units of 0.1 of an index).
+	// Seasonal states are optimised only for short seasons (m ≤ 24, as in
+	// Hyndman et al.'s ets); longer ones keep the decomposition's values.
+	fitSeason := seasonal && m <= 24
+	nx := 6
+	if fitSeason {
+		nx += m
+	}
+	init := slices.Clone(init0)
+	params := func(x []float64) (alpha, beta, gamma, phi float64) {
+		alpha = sigmoid(x[0], 0.0001, 0.9999)
+		beta = sigmoid(x[1], 0.0001, 0.9999)
+		gamma = sigmoid(x[2], 0.0001, 0.9999) * (1 - alpha)
+		phi = sigmoid(x[3], 0.8, 0.98)
+		return
+	}
+	states := func(x []float64) bool {
+		init[0] = init0[0] + x[4]*scale
+		init[1] = 0
+		if trend {
+			init[1] = init0[1] + x[5]*scale/float64(m)
+		}
+		if !fitSeason {
+			return true
+		}
+		mean := 0.0
+		for i := range m {
+			if spec.Season == SeasonMul {
+				init[2+i] = init0[2+i] * math.Exp(0.1*x[6+i])
+			} else {
+				init[2+i] = init0[2+i] + x[6+i]*scale
+			}
+			mean += init[2+i]
+		}
+		mean /= float64(m)
+		for i := range m {
+			if spec.Season == SeasonMul {
+				init[2+i] /= mean
+			} else {
+				init[2+i] -= mean
+			}
+		}
+		return true
+	}
 	obj := func(x []float64) float64 {
-		alpha := sigmoid(x[0], 0.0001, 0.9999)
-		beta := sigmoid(x[1], 0.0001, 0.9999)
-		gamma := sigmoid(x[2], 0.0001, 0.9999) * (1 - alpha)
-		phi := sigmoid(x[3], 0.8, 0.98)
+		states(x)
+		alpha, beta, gamma, phi := params(x)
 		sse, _, _, _ := etsRun(y, m, spec, alpha, beta, gamma, phi, init, false)
 		return sse
 	}
-	x0 := []float64{0, -2, -2, 1}
-	x, _ := NelderMead(obj, x0, 0.5, 600)
-	alpha := sigmoid(x[0], 0.0001, 0.9999)
-	beta := sigmoid(x[1], 0.0001, 0.9999)
-	gamma := sigmoid(x[2], 0.0001, 0.9999) * (1 - alpha)
-	phi := sigmoid(x[3], 0.8, 0.98)
+	x0 := make([]float64, nx)
+	x0[0], x0[1], x0[2], x0[3] = -1, -2, -2, 1
+	x, _ := NelderMead(obj, x0, 0.5, etsMaxEval(nx))
+	x, _ = NelderMead(obj, x, 0.25, etsMaxEval(nx))
+	states(x)
+	alpha, beta, gamma, phi := params(x)
 	sse, l, b, s := etsRun(y, m, spec, alpha, beta, gamma, phi, init, true)
 	f := &etsFit{spec: spec, params: []float64{alpha, beta, gamma, phi}, sse: sse, n: len(y), l: l, b: b, s: s}
-	f.k = 1 + 1
-	if spec.Trend != TrendNone {
+	// Parameters: smoothing (alpha, beta, gamma, phi as used), initial
+	// states (l0, b0, m-1 free seasonal states) and the error variance.
+	f.k = 1 + 1 + 1
+	if trend {
 		f.k += 2
 	}
 	if spec.Trend == TrendDamped {
 		f.k++
 	}
-	if spec.Season != SeasonNone {
+	if seasonal {
 		f.k += 1 + m - 1
 	}
 	n := float64(f.n)
@@ -332,10 +452,15 @@ func (e ETS) fit(y []float64, spec ETSSpec) (*etsFit, error) {
 	if n-kk-1 <= 0 || !(sse >= 0) || math.IsInf(sse, 0) {
 		f.aicc = math.Inf(1)
 	} else {
-		f.aicc = n*math.Log(sse/n+1e-300) + 2*kk + 2*kk*(kk+1)/(n-kk-1)
+		// -2 log L of Gaussian additive errors with sigma² = SSE/n, plus
+		// the AICc penalty.
+		f.aicc = n*math.Log(sse/n+1e-300) + n*(1+math.Log(2*math.Pi)) + 2*kk + 2*kk*(kk+1)/(n-kk-1)
 	}
 	return f, nil
 }
+
+// etsMaxEval is the Nelder-Mead budget for nx unknowns.
+func etsMaxEval(nx int) int { return 200 + 60*nx }
 
 func (f *etsFit) forecast(h, m int) Forecast {
 	alpha, beta, gamma, phi := f.params[0], f.params[1], f.params[2], f.params[3]
@@ -393,12 +518,13 @@ func (e ETS) Forecast(y []float64, h int) (Forecast, error) {
 		seasonal := m > 1 && len(y) >= 2*m && IsSeasonal(y, m)
 		positive := slices.Min(y) > 0
 		for _, tr := range []string{TrendNone, TrendDamped} {
-			cands = append(cands, ETSSpec{tr, SeasonNone})
-			if seasonal {
-				cands = append(cands, ETSSpec{tr, SeasonAdd})
-				if positive {
-					cands = append(cands, ETSSpec{tr, SeasonMul})
-				}
+			if !seasonal {
+				cands = append(cands, ETSSpec{tr, SeasonNone})
+				continue
+			}
+			cands = append(cands, ETSSpec{tr, SeasonAdd})
+			if positive {
+				cands = append(cands, ETSSpec{tr, SeasonMul})
 			}
 		}
 	}
@@ -590,16 +716,19 @@ func TimeToThreshold(f Forecast, threshold float64, above bool) Crossing {
 }
 
 // NewDefaultForecaster returns NovaCron's default forecaster for period
-// season: the median of four forecasts, ETS without trend (AICc choosing
-// additive or multiplicative season) at the season and at seven seasons
-// (the week, for hourly data), and the seasonal naive forecasts at both.
-// Members that cannot run on a short series are left out.
+// season: the median of five forecasts, ETS(A,N,A) at the season and at
+// seven seasons (the week, for hourly data), the seasonal naive forecasts
+// at both, and MSTL of the log series with both periods (ETS with trend N
+// or Ad on the seasonally adjusted series). Members that cannot run on a
+// short series are left out. Intervals are the medians of the members'
+// bounds.
 func NewDefaultForecaster(season int) Forecaster {
-	flat := []ETSSpec{{TrendNone, SeasonAdd}, {TrendNone, SeasonMul}}
+	na := []ETSSpec{{TrendNone, SeasonAdd}}
 	return Combination{Median: true, Members: []Forecaster{
-		ETS{Season: season, Candidates: flat},
-		ETS{Season: 7 * season, Candidates: flat},
+		ETS{Season: season, Candidates: na},
+		ETS{Season: 7 * season, Candidates: na},
 		SeasonalNaive{Season: season},
 		SeasonalNaive{Season: 7 * season},
+		MSTL{Seasons: []int{season, 7 * season}, Log: true},
 	}}
 }

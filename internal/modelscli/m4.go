@@ -24,6 +24,39 @@ type M4Result struct {
 	OWA         float64 `json:"OWA"`
 	Naive2SMAPE float64 `json:"naive2_sMAPE"`
 	Naive2MASE  float64 `json:"naive2_MASE"`
+	// Coverage is the fraction of test values inside the forecasts'
+	// prediction intervals (ScoreM4Intervals); absent when not scored.
+	Coverage *float64 `json:"coverage,omitempty"`
+}
+
+// ScoreM4Intervals returns the fraction of the test values that lie
+// within [lower, upper] (M4-layout bound files, same ids as test).
+func ScoreM4Intervals(test, lower, upper []M4Series) (float64, error) {
+	lo := map[string][]float64{}
+	for _, s := range lower {
+		lo[s.ID] = s.Values
+	}
+	up := map[string][]float64{}
+	for _, s := range upper {
+		up[s.ID] = s.Values
+	}
+	in, total := 0, 0
+	for _, s := range test {
+		l, u := lo[s.ID], up[s.ID]
+		if len(l) < len(s.Values) || len(u) < len(s.Values) {
+			return 0, fmt.Errorf("series %s: interval bounds missing or shorter than the %d test values", s.ID, len(s.Values))
+		}
+		for i, v := range s.Values {
+			total++
+			if v >= l[i] && v <= u[i] {
+				in++
+			}
+		}
+	}
+	if total == 0 {
+		return 0, fmt.Errorf("no test values")
+	}
+	return float64(in) / float64(total), nil
 }
 
 // seriesErrors returns the mean sMAPE (%) and mean scaled error of f on y.
@@ -124,7 +157,7 @@ func readM4File(path string) ([]M4Series, error) {
 
 // ForecasterNames lists the models `forecast --model` accepts; the first
 // is the default.
-var ForecasterNames = []string{"combination", "ets", "theta", "snaive", "snaive-week", "naive2"}
+var ForecasterNames = []string{"combination", "ets", "theta", "mstl", "snaive", "snaive-week", "naive2"}
 
 // NewForecaster builds a forecaster by name for seasonal period season.
 func NewForecaster(name string, season int) (models.Forecaster, error) {
@@ -135,6 +168,8 @@ func NewForecaster(name string, season int) (models.Forecaster, error) {
 		return models.ETS{Season: season}, nil
 	case "theta":
 		return models.Theta{Season: season}, nil
+	case "mstl":
+		return models.MSTL{Seasons: []int{season, 7 * season}, Log: true}, nil
 	case "snaive":
 		return models.SeasonalNaive{Season: season}, nil
 	case "snaive-week":
@@ -146,13 +181,28 @@ func NewForecaster(name string, season int) (models.Forecaster, error) {
 }
 
 // ForecastAll forecasts every series with the named model on all CPUs,
-// reporting progress to progress (may be nil).
+// reporting progress to progress (may be nil), and returns the point
+// forecasts.
 func ForecastAll(ctx context.Context, model string, series []M4Series, h, season int, progress io.Writer) ([][]float64, error) {
+	fcs, err := ForecastSeries(ctx, model, series, h, season, progress)
+	if err != nil {
+		return nil, err
+	}
+	out := make([][]float64, len(fcs))
+	for i, f := range fcs {
+		out[i] = f.Point
+	}
+	return out, nil
+}
+
+// ForecastSeries is ForecastAll returning whole forecasts (point and
+// prediction interval).
+func ForecastSeries(ctx context.Context, model string, series []M4Series, h, season int, progress io.Writer) ([]models.Forecast, error) {
 	fcer, err := NewForecaster(model, season)
 	if err != nil {
 		return nil, err
 	}
-	out := make([][]float64, len(series))
+	out := make([]models.Forecast, len(series))
 	errs := make([]error, len(series))
 	var wg sync.WaitGroup
 	var mu sync.Mutex
@@ -165,7 +215,7 @@ func ForecastAll(ctx context.Context, model string, series []M4Series, h, season
 				if err != nil {
 					errs[i] = fmt.Errorf("series %s: %w", series[i].ID, err)
 				} else {
-					out[i] = f.Point
+					out[i] = f
 				}
 				mu.Lock()
 				done++
@@ -202,6 +252,8 @@ func runForecast(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	h := fs.Int("horizon", 48, "forecast horizon in steps")
 	season := fs.Int("season", 24, "seasonal period in steps")
 	output := fs.String("output", "", "forecasts CSV to write (id,F1..Fh)")
+	lower := fs.String("lower", "", "optional CSV to write the 95% interval's lower bounds to (same layout)")
+	upper := fs.String("upper", "", "optional CSV to write the 95% interval's upper bounds to (same layout)")
 	if err := parseFlags(fs, args, "train", "output"); err != nil {
 		return err
 	}
@@ -215,7 +267,7 @@ func runForecast(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err != nil {
 		return fmt.Errorf("--train=%q: %w", *train, err)
 	}
-	fc, err := ForecastAll(ctx, *model, series, *h, *season, stderr)
+	fcs, err := ForecastSeries(ctx, *model, series, *h, *season, stderr)
 	if err != nil {
 		return err
 	}
@@ -223,8 +275,24 @@ func runForecast(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	for i, s := range series {
 		ids[i] = s.ID
 	}
-	if err := writeFile(*output, func(w io.Writer) error { return WriteM4Forecasts(w, ids, fc) }); err != nil {
-		return fmt.Errorf("--output=%q: %w", *output, err)
+	for _, o := range []struct {
+		flag, path string
+		get        func(models.Forecast) []float64
+	}{
+		{"output", *output, func(f models.Forecast) []float64 { return f.Point }},
+		{"lower", *lower, func(f models.Forecast) []float64 { return f.Lower }},
+		{"upper", *upper, func(f models.Forecast) []float64 { return f.Upper }},
+	} {
+		if o.path == "" {
+			continue
+		}
+		rows := make([][]float64, len(fcs))
+		for i, f := range fcs {
+			rows[i] = o.get(f)
+		}
+		if err := writeFile(o.path, func(w io.Writer) error { return WriteM4Forecasts(w, ids, rows) }); err != nil {
+			return fmt.Errorf("--%s=%q: %w", o.flag, o.path, err)
+		}
 	}
 	fmt.Fprintf(stdout, "wrote %d forecasts of %d steps (model %s) to %s\n", len(ids), *h, *model, *output)
 	return nil
@@ -236,6 +304,8 @@ func runScoreForecasts(ctx context.Context, args []string, stdout, stderr io.Wri
 	test := fs.String("test", "", "M4-layout test CSV")
 	fcPath := fs.String("forecasts", "", "forecasts CSV (id,F1..Fh)")
 	season := fs.Int("season", 24, "seasonal period for MASE and Naive2")
+	lower := fs.String("lower", "", "optional lower interval bounds CSV (same layout); with --upper reports coverage")
+	upper := fs.String("upper", "", "optional upper interval bounds CSV (same layout)")
 	if err := parseFlags(fs, args, "train", "test", "forecasts"); err != nil {
 		return err
 	}
@@ -255,8 +325,29 @@ func runScoreForecasts(ctx context.Context, args []string, stdout, stderr io.Wri
 	if err != nil {
 		return err
 	}
+	if (*lower == "") != (*upper == "") {
+		return fmt.Errorf("%w: --lower and --upper go together", ErrUsage)
+	}
+	if *lower != "" {
+		lo, err := readM4File(*lower)
+		if err != nil {
+			return fmt.Errorf("--lower=%q: %w", *lower, err)
+		}
+		up, err := readM4File(*upper)
+		if err != nil {
+			return fmt.Errorf("--upper=%q: %w", *upper, err)
+		}
+		cov, err := ScoreM4Intervals(te, lo, up)
+		if err != nil {
+			return fmt.Errorf("--lower/--upper: %w", err)
+		}
+		res.Coverage = &cov
+	}
 	fmt.Fprintf(stdout, "series: %d  horizon: %d  season: %d\n", res.NSeries, res.Horizon, res.Season)
 	fmt.Fprintf(stdout, "sMAPE  %.3f   (Naive2 %.3f)\nMASE   %.3f   (Naive2 %.3f)\nOWA    %.3f\n", res.SMAPE, res.Naive2SMAPE, res.MASE, res.Naive2MASE, res.OWA)
+	if res.Coverage != nil {
+		fmt.Fprintf(stdout, "95%% interval coverage  %.3f\n", *res.Coverage)
+	}
 	b, _ := json.Marshal(res)
 	fmt.Fprintln(stdout, string(b))
 	return nil
