@@ -1,0 +1,5 @@
+package events
+
+import "sync/atomic"
+
+type atomicInt = atomic.Int64
