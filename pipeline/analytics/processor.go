@@ -206,9 +206,14 @@ func (p *Processor) Drop(part int32) {
 // series and events to out. ls must stay unchanged while the processor
 // holds it (decoded batches are never reused, so this holds for them).
 func (p *Processor) Process(part int32, s novacron.Series, out *Output) {
+	p.ProcessKeyed(part, s.Labels.Hash(), s, out)
+}
+
+// ProcessKeyed is Process for a caller that knows the series hash
+// (novacron.Labels.Hash, which the bus record key carries).
+func (p *Processor) ProcessKeyed(part int32, key uint64, s novacron.Series, out *Output) {
 	p.counts.Samples += uint64(len(s.Samples))
 	pt := p.part(part)
-	key := s.Labels.Hash()
 	st := pt.series[key]
 	if st == nil {
 		if p.nSeries >= p.cfg.MaxSeries {

@@ -107,6 +107,8 @@ func InputName(metric string, rate bool) string {
 // (InputName) and kind: "<input>:<kind>".
 func DerivedName(input, kind string) string { return input + ":" + kind }
 
+var labelEscaper = strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`)
+
 // selector renders ls without __name__ as a PromQL label matcher list.
 func selector(ls novacron.Labels) string {
 	var b strings.Builder
@@ -122,7 +124,7 @@ func selector(ls novacron.Labels) string {
 		first = false
 		b.WriteString(l.Name)
 		b.WriteString(`="`)
-		b.WriteString(strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`).Replace(l.Value))
+		b.WriteString(labelEscaper.Replace(l.Value))
 		b.WriteByte('"')
 	}
 	b.WriteByte('}')

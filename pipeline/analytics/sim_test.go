@@ -135,4 +135,3 @@ func TestQuietWeekFalseAlarms(t *testing.T) {
 		opened, modelled, rate, breaches, byMetric)
 	require.LessOrEqual(t, rate, budgetPerSeriesWeek, "false-alarm rate above budget")
 }
-

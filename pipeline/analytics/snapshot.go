@@ -14,7 +14,7 @@ import (
 //	count × { key:u64 flags:u8 lastT prevT:varint prevV:f64 nextEmit:varint maxScore:f64
 //	          [open: anomalyID:u64 openT:varint peak reported:f64 lastUpdate quietSince since:varint component:u8]
 //	          [det: len:uvarint bytes]
-//	          [fc: histLen head n:uvarint hist:f32×histLen bucket:varint sum:f64 cnt nextRun:varint
+//	          [fc: histLen head n:uvarint hist:f32×histLen bucket:varint sum:f64 cnt nextRun streak:varint
 //	               [breach: breachID:u64 breachETA:varint breachSeq:uvarint]] }
 const snapshotMagic = "NCA1"
 
@@ -90,6 +90,7 @@ func (p *Processor) Snapshot(part int32) ([]byte, error) {
 			b = binary.LittleEndian.AppendUint64(b, math.Float64bits(fc.sum))
 			b = binary.AppendVarint(b, int64(fc.cnt))
 			b = binary.AppendVarint(b, fc.nextRun)
+			b = binary.AppendVarint(b, int64(fc.streak))
 			if fc.breach {
 				b = binary.LittleEndian.AppendUint64(b, fc.breachID)
 				b = binary.AppendVarint(b, fc.breachETA)
@@ -158,6 +159,7 @@ func (p *Processor) Restore(part int32, data []byte) (fresh int, err error) {
 			fc.sum = d.f64()
 			fc.cnt = int32(d.varint())
 			fc.nextRun = d.varint()
+			fc.streak = int32(d.varint())
 			if flags&flagBreach != 0 {
 				fc.breach = true
 				fc.breachID = d.u64()

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -229,8 +230,13 @@ func (s *Stage) handle(ctx context.Context, recs []*novacron.Record) error {
 			s.metrics.records.WithLabelValues("undecodable").Inc()
 		} else {
 			s.metrics.records.WithLabelValues("ok").Inc()
-			for _, sr := range series {
-				s.proc.Process(r.Partition, sr, &s.out)
+			if k, ok := seriesKey(r.Key); ok && len(series) == 1 {
+				// publish keys a one-series record by the series hash.
+				s.proc.ProcessKeyed(r.Partition, k, series[0], &s.out)
+			} else {
+				for _, sr := range series {
+					s.proc.Process(r.Partition, sr, &s.out)
+				}
 			}
 		}
 		s.proc.SetNext(r.Partition, r.Offset+1)
@@ -430,4 +436,14 @@ func sleep(ctx context.Context, d time.Duration) bool {
 	case <-t.C:
 		return true
 	}
+}
+
+// seriesKey parses the 16-hex-digit series hash publish.SeriesKey puts in
+// a record key.
+func seriesKey(b []byte) (uint64, bool) {
+	if len(b) != 16 {
+		return 0, false
+	}
+	v, err := strconv.ParseUint(string(b), 16, 64)
+	return v, err == nil
 }

@@ -93,7 +93,7 @@ func newContinuityFixture(t *testing.T, b novacron.Bus, store checkpoint.Store) 
 	ref, err := NewProcessor(cfg, nil, Source)
 	require.NoError(t, err)
 	return &continuityFixture{bus: b, topics: topics, store: store, cfg: cfg, fleet: f, clock: start,
-		pub: publish.New(b, publish.Topics{Samples: topics.Samples}, publish.Settings{}),
+		pub:  publish.New(b, publish.Topics{Samples: topics.Samples}, publish.Settings{}),
 		want: map[string]novacron.Event{}, ref: ref}
 }
 
@@ -182,6 +182,15 @@ func (f *continuityFixture) check(t *testing.T, r *eventReader, timeout time.Dur
 		}
 		r.mu.Unlock()
 		if missing == 0 || time.Now().After(deadline) {
+			if missing > 0 {
+				r.mu.Lock()
+				for id, e := range f.want {
+					if len(r.byID[id]) == 0 {
+						t.Logf("missing %s %s %s", id, e.Time, e.Summary)
+					}
+				}
+				r.mu.Unlock()
+			}
 			require.Zero(t, missing, "events of the reference run never published")
 			require.Zero(t, extra, "events the reference run does not have (state discontinuity)")
 			t.Logf("%d events, %d re-delivered copies", len(f.want), dup)

@@ -1,0 +1,110 @@
+package analytics
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/novacron/novacron"
+	"github.com/novacron/novacron/collectors/sim"
+)
+
+// TestSnapshotContinuity: a processor restored from a snapshot taken at
+// any point produces exactly the output of one that never stopped.
+func TestSnapshotContinuity(t *testing.T) {
+	start := time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC)
+	sc := sim.NewDefaultConfig()
+	sc.VMs, sc.Hosts, sc.Interval = 4, 1, time.Minute
+	sc.Incidents = []sim.IncidentConfig{{Kind: sim.IncidentDiskFill, Target: "vm-0001", At: 14 * time.Hour, Duration: 8 * time.Hour}}
+	cfg := NewDefaultConfig()
+	cfg.MaxClockSkew = 0
+	gen := func() *sim.Fleet {
+		f, err := sim.NewFleet(*sc, start)
+		require.NoError(t, err)
+		return f
+	}
+	var ref, got Output
+	a, err := NewProcessor(cfg, nil, Source)
+	require.NoError(t, err)
+	require.NoError(t, gen().Generate(start, start.Add(24*time.Hour), time.Minute, func(b []novacron.Series) error {
+		for _, s := range b {
+			a.Process(0, s, &ref)
+		}
+		return nil
+	}))
+	b, err := NewProcessor(cfg, nil, Source)
+	require.NoError(t, err)
+	i := 0
+	require.NoError(t, gen().Generate(start, start.Add(24*time.Hour), time.Minute, func(batch []novacron.Series) error {
+		if i%97 == 0 { // restart often, at odd points
+			snap, err := b.Snapshot(0)
+			require.NoError(t, err)
+			b, err = NewProcessor(cfg, nil, Source)
+			require.NoError(t, err)
+			if snap != nil {
+				fresh, err := b.Restore(0, snap)
+				require.NoError(t, err)
+				require.Zero(t, fresh)
+			}
+		}
+		i++
+		for _, s := range batch {
+			b.Process(0, s, &got)
+		}
+		return nil
+	}))
+	require.NotEmpty(t, ref.Events)
+	require.Equal(t, len(ref.Series), len(got.Series))
+	require.Equal(t, ref.Events, got.Events)
+	for j := range ref.Series {
+		require.Equal(t, ref.Series[j], got.Series[j])
+	}
+	kinds := map[string]int{}
+	for _, e := range ref.Events {
+		kinds[e.Kind]++
+	}
+	require.Positive(t, kinds[novacron.EventForecastBreach], "a filling disk predicts a breach")
+}
+
+func TestSnapshotRejectsGarbage(t *testing.T) {
+	p, err := NewProcessor(NewDefaultConfig(), nil, Source)
+	require.NoError(t, err)
+	for _, b := range [][]byte{nil, []byte("NCA1"), []byte("XXXX\x00\x00"), []byte("NCA1\x02\x05\x01\x02")} {
+		_, err := p.Restore(0, b)
+		require.Error(t, err, "%q", b)
+	}
+}
+
+// TestBadSamples: NaN and infinite values, samples far in the future or
+// past and out-of-order samples are dropped and counted by reason.
+func TestBadSamples(t *testing.T) {
+	now := time.Date(2026, 3, 2, 12, 0, 0, 0, time.UTC)
+	cfg := NewDefaultConfig()
+	cfg.MaxSampleAge = 24 * time.Hour
+	p, err := NewProcessor(cfg, func() time.Time { return now }, Source)
+	require.NoError(t, err)
+	ls := novacron.Labels{{Name: "__name__", Value: "novacron_vm_cpu_usage_ratio"}, {Name: "vm_id", Value: "vm-1"}}
+	ms := now.UnixMilli()
+	nan := func() float64 { var z float64; return z / z }()
+	var out Output
+	p.Process(0, novacron.Series{Labels: ls, Samples: []novacron.Sample{
+		{T: ms - 60000, V: 0.5},
+		{T: ms - 30000, V: nan},                       // non-finite
+		{T: ms - 90000, V: 0.5},                       // out of order
+		{T: ms - 60000, V: 0.5},                       // repeated timestamp
+		{T: ms + 2*time.Hour.Milliseconds(), V: 0.5},  // future
+		{T: ms - 48*time.Hour.Milliseconds(), V: 0.5}, // too old
+		{T: ms, V: 0.6},
+	}}, &out)
+	c := p.Counts()
+	require.EqualValues(t, 7, c.Samples)
+	require.EqualValues(t, 2, c.Modelled)
+	require.EqualValues(t, 1, c.Dropped[dropNonFinite])
+	require.EqualValues(t, 2, c.Dropped[dropOutOfOrder])
+	require.EqualValues(t, 1, c.Dropped[dropFuture])
+	require.EqualValues(t, 1, c.Dropped[dropTooOld])
+	// An unmodelled series is neither modelled nor dropped.
+	p.Process(0, novacron.Series{Labels: novacron.Labels{{Name: "__name__", Value: "novacron_vm_up"}}, Samples: []novacron.Sample{{T: ms, V: 1}}}, &out)
+	require.EqualValues(t, 2, p.Counts().Modelled)
+}
