@@ -81,7 +81,12 @@ func (d *Driver) Create(ctx context.Context, req CreateRequest) (novacron.VM, er
 		if err != nil {
 			return novacron.VM{}, fmt.Errorf("create vm %s: disk %s: %w", req.Name, target, err)
 		}
-		x.Devices.Disks = append(x.Devices.Disks, fileDisk(path, target, td))
+		disk := fileDisk(path, target, td)
+		if i == 0 {
+			// Boot from the first disk, never from the cloud-init CD-ROM.
+			disk.Boot = &libvirtxml.DomainDeviceBoot{Order: 1}
+		}
+		x.Devices.Disks = append(x.Devices.Disks, disk)
 	}
 	if req.CloudInit != nil {
 		path, err := d.uploadSeed(ctx, h, tpl, req, uuid)
@@ -174,8 +179,7 @@ func buildDomain(req CreateRequest, t Template, uuid string) *libvirtxml.Domain 
 		CurrentMemory: &libvirtxml.DomainCurrentMemory{Value: uint(t.MemoryBytes >> 10), Unit: "KiB"},
 		VCPU:          &libvirtxml.DomainVCPU{Placement: "static", Value: uint(maxV)},
 		OS: &libvirtxml.DomainOS{
-			Type:        &libvirtxml.DomainOSType{Type: "hvm", Arch: arch, Machine: t.Machine},
-			BootDevices: []libvirtxml.DomainBootDevice{{Dev: "hd"}},
+			Type: &libvirtxml.DomainOSType{Type: "hvm", Arch: arch, Machine: t.Machine},
 		},
 		OnPoweroff: "destroy",
 		OnReboot:   "restart",

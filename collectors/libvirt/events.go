@@ -11,23 +11,42 @@ import (
 	"github.com/novacron/novacron/collectors/libvirt/conn"
 )
 
-// subscribe registers for the host's domain lifecycle events on c. The
-// events are turned into novacron.Event and handed to the collector until
-// the connection drops or the subscription is cancelled.
-func (h *host) subscribe(ctx context.Context, c *conn.Client) {
+// ensureEvents keeps a subscription to the host's domain lifecycle
+// events on a connection of its own, redialing it when it broke. Events
+// are turned into novacron.Event and handed to the collector. Events that
+// happen while it is down are lost; the inventory catches up by polling.
+func (h *host) ensureEvents(ctx context.Context) {
+	if !h.cfg.Events {
+		return
+	}
+	if h.evClient != nil {
+		select {
+		case <-h.evClient.Disconnected():
+			h.cancelSub()
+			h.evClient.Close()
+			h.evClient, h.cancelSub = nil, nil
+		default:
+			return
+		}
+	}
+	c, err := conn.Dial(ctx, h.target)
+	if err != nil {
+		return // tried again next cycle
+	}
 	subCtx, cancel := context.WithCancel(context.Background())
 	var ch <-chan libvirt.DomainEventLifecycleMsg
-	err := c.Do(ctx, func() error {
+	err = c.Do(ctx, func() error {
 		var err error
 		ch, err = c.LifecycleEvents(subCtx)
 		return err
 	})
 	if err != nil {
 		cancel()
+		c.Close()
 		h.log.Warn("libvirt lifecycle events unavailable on this host; inventory still follows from polling", "err", err)
 		return
 	}
-	h.cancelSub = cancel
+	h.evClient, h.cancelSub = c, cancel
 	name := h.name
 	go func() {
 		for msg := range ch {

@@ -31,6 +31,7 @@ type host struct {
 	backoff   time.Duration
 	lastErr   string
 	everUp    bool
+	evClient  *conn.Client // a connection of its own for events, so a slow poll never drops them
 	cancelSub context.CancelFunc
 
 	cpus         int
@@ -196,6 +197,7 @@ func (h *host) connected(ctx context.Context, now time.Time) (*conn.Client, erro
 		case <-h.client.Disconnected():
 			h.dropClient("connection lost")
 		default:
+			h.ensureEvents(ctx)
 			return h.client, nil
 		}
 	}
@@ -215,9 +217,7 @@ func (h *host) connected(ctx context.Context, now time.Time) (*conn.Client, erro
 	}
 	h.log.Info("libvirt host connected", "uri", h.target.URI, "driver", h.target.Driver)
 	h.everUp, h.lastErr = true, ""
-	if h.cfg.Events {
-		h.subscribe(ctx, c)
-	}
+	h.ensureEvents(ctx)
 	return c, nil
 }
 
@@ -238,10 +238,6 @@ func (h *host) dropClient(why string) {
 	if h.client == nil {
 		return
 	}
-	if h.cancelSub != nil {
-		h.cancelSub()
-		h.cancelSub = nil
-	}
 	h.client.Close()
 	h.client = nil
 	h.log.Info("libvirt host disconnected", "reason", why)
@@ -252,6 +248,10 @@ func (h *host) close(ctx context.Context) {
 	if h.cancelSub != nil {
 		h.cancelSub()
 		h.cancelSub = nil
+	}
+	if h.evClient != nil {
+		h.evClient.CloseWithin(ctx)
+		h.evClient = nil
 	}
 	if h.client != nil {
 		h.client.CloseWithin(ctx)

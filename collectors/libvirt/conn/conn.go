@@ -298,7 +298,7 @@ func Classify(err error, format string, args ...any) error {
 	msg := fmt.Sprintf(format, args...)
 	var ne *novacron.Error
 	if errors.As(err, &ne) {
-		return &novacron.Error{Code: ne.Code, Message: msg + ": " + ne.Message, Err: err}
+		return &novacron.Error{Code: ne.Code, Message: msg + ": " + ne.Message, Err: ne.Err}
 	}
 	code := novacron.EINTERNAL
 	var le libvirt.Error
