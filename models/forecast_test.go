@@ -162,3 +162,20 @@ func TestDefaultForecasterShortSeries(t *testing.T) {
 	_, err = NewDefaultForecaster(24).Forecast(y[:3], 24)
 	require.ErrorIs(t, err, ErrTooShort)
 }
+
+func TestTimeToThresholdOnDefaultForecast(t *testing.T) {
+	// Four weeks of two-season data end at midnight before a weekday: the
+	// weekday level is 100 + 10·2/7 and the daily term 20·sin(2πh/24)
+	// lifts it above 115 from hour 3 (step 4) to hour 8, so the point
+	// forecast crosses 115 near step 4, with the interval bracketing it.
+	y, _, _ := twoSeasons(24*7*4, 0.5, 40)
+	f, err := NewDefaultForecaster(24).Forecast(y, 48)
+	require.NoError(t, err)
+	// Level 100 + weekday offset 10·2/7 + 20·sin: above 115 from hour 3.
+	c := TimeToThreshold(f, 115, true)
+	require.GreaterOrEqual(t, c.Step, 3)
+	require.LessOrEqual(t, c.Step, 5)
+	require.LessOrEqual(t, c.Earliest, c.Step)
+	require.True(t, c.Latest == 0 || c.Latest >= c.Step)
+	require.Equal(t, 0, TimeToThreshold(f, 1000, true).Step, "never within the horizon")
+}
