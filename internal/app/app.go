@@ -18,6 +18,8 @@ import (
 
 	"github.com/novacron/novacron"
 	"github.com/novacron/novacron/api"
+	awscoll "github.com/novacron/novacron/collectors/aws"
+	libvirtcoll "github.com/novacron/novacron/collectors/libvirt"
 	"github.com/novacron/novacron/collectors/sim"
 	"github.com/novacron/novacron/internal/buildinfo"
 	"github.com/novacron/novacron/internal/bus/kafkabus"
@@ -45,18 +47,20 @@ type App struct {
 	// Stdout receives the start-up banner (URLs, token file); nil: none.
 	Stdout io.Writer
 
-	bus       novacron.Bus
-	store     *tsdbstore.Store
-	writer    storage.Writer
-	sender    *storage.Sender
-	ingest    *ingest.Ingest
-	subs      []*subscribe.Subscriber
-	server    *api.Server
-	sim       *sim.Collector
-	fleet     *inventory.Store
-	scraper   *selfscrape.Scraper
-	token     api.TokenSource
-	closeOnce bool
+	bus    novacron.Bus
+	store  *tsdbstore.Store
+	writer storage.Writer
+	sender *storage.Sender
+	ingest *ingest.Ingest
+	subs   []*subscribe.Subscriber
+	server *api.Server
+	sim    *sim.Collector
+	// collectors are every started collector, the simulated fleet included.
+	collectors []novacron.Collector
+	fleet      *inventory.Store
+	scraper    *selfscrape.Scraper
+	token      api.TokenSource
+	closeOnce  bool
 }
 
 // New returns an App for the roles; nothing runs before Open.
@@ -136,17 +140,9 @@ func (a *App) Open(ctx context.Context) error {
 			return err
 		}
 	}
-	if a.has(RoleCollector) && a.cfg.Collectors.Sim.Enabled {
-		pub := publish.New(a.bus, publish.Topics{
-			Samples: a.cfg.Topics.Samples, Inventory: a.cfg.Topics.Inventory, Events: a.cfg.Topics.Events,
-		}, publish.Settings{Logger: a.logger, Registerer: a.Registry})
-		c, err := sim.New(a.cfg.Collectors.Sim.Config, sim.Settings{Logger: a.logger, Registerer: a.Registry}, pub)
-		if err != nil {
-			return fmt.Errorf("collectors.sim: %w", err)
-		}
-		a.sim = c
-		if err := c.Start(ctx); err != nil {
-			return fmt.Errorf("start collectors.sim: %w", err)
+	if a.has(RoleCollector) {
+		if err := a.openCollectors(ctx); err != nil {
+			return err
 		}
 	}
 	if a.writer != nil && a.has(RoleProcessor) && a.cfg.SelfScrapeInterval > 0 {
@@ -163,6 +159,51 @@ func (a *App) Open(ctx context.Context) error {
 	}
 	a.logger.Info("novacron started", "roles", a.roles, "duration", time.Since(start))
 	a.banner()
+	return nil
+}
+
+// openCollectors builds and starts the enabled collectors, each
+// delivering to the publisher.
+func (a *App) openCollectors(ctx context.Context) error {
+	pub := publish.New(a.bus, publish.Topics{
+		Samples: a.cfg.Topics.Samples, Inventory: a.cfg.Topics.Inventory, Events: a.cfg.Topics.Events,
+	}, publish.Settings{Logger: a.logger, Registerer: a.Registry})
+	type named struct {
+		key string
+		c   novacron.Collector
+	}
+	var cs []named
+	if a.cfg.SimEnabled() {
+		c, err := sim.New(a.cfg.Collectors.Sim.Config, sim.Settings{Logger: a.logger, Registerer: a.Registry}, pub)
+		if err != nil {
+			return fmt.Errorf("collectors.sim: %w", err)
+		}
+		a.sim = c
+		cs = append(cs, named{"collectors.sim", c})
+	}
+	if a.cfg.Collectors.Libvirt.Enabled {
+		c, err := libvirtcoll.New(a.cfg.Collectors.Libvirt, libvirtcoll.Settings{Logger: a.logger, Registerer: a.Registry}, pub)
+		if err != nil {
+			return fmt.Errorf("collectors.libvirt: %w", err)
+		}
+		cs = append(cs, named{"collectors.libvirt", c})
+	}
+	if a.cfg.Collectors.AWS.Enabled {
+		c, err := awscoll.New(a.cfg.Collectors.AWS, awscoll.Settings{Logger: a.logger, Registerer: a.Registry}, pub)
+		if err != nil {
+			return fmt.Errorf("collectors.aws: %w", err)
+		}
+		cs = append(cs, named{"collectors.aws", c})
+	}
+	for _, n := range cs {
+		a.collectors = append(a.collectors, n.c)
+		if err := n.c.Start(ctx); err != nil {
+			return fmt.Errorf("start %s: %w", n.key, err)
+		}
+	}
+	if len(cs) == 0 {
+		a.logger.Warn("the collector role runs no collector: enable one under collectors")
+	}
 	return nil
 }
 
@@ -301,8 +342,8 @@ func (a *App) Close(ctx context.Context) error {
 	a.closeOnce = true
 	start := time.Now()
 	var errs []error
-	if a.sim != nil {
-		errs = append(errs, a.sim.Shutdown(ctx))
+	for _, c := range a.collectors {
+		errs = append(errs, c.Shutdown(ctx))
 	}
 	if a.scraper != nil {
 		errs = append(errs, a.scraper.Shutdown(ctx))

@@ -13,6 +13,8 @@ import (
 	"path/filepath"
 	"time"
 
+	awscoll "github.com/novacron/novacron/collectors/aws"
+	libvirtcoll "github.com/novacron/novacron/collectors/libvirt"
 	"github.com/novacron/novacron/collectors/sim"
 	"github.com/novacron/novacron/internal/bus/kafkabus"
 	"github.com/novacron/novacron/internal/bus/membus"
@@ -103,14 +105,29 @@ type RemoteConfig struct {
 type CollectorsConfig struct {
 	// Sim is the simulated fleet.
 	Sim SimConfig `yaml:"sim"`
+	// Libvirt collects from KVM/QEMU (and Xen) hosts through libvirt; see
+	// docs/providers/libvirt.md.
+	Libvirt libvirtcoll.Config `yaml:"libvirt"`
+	// AWS collects EC2 inventory and CloudWatch metrics; see
+	// docs/providers/aws.md.
+	AWS awscoll.Config `yaml:"aws"`
 }
 
 // SimConfig enables and configures the simulated fleet.
 type SimConfig struct {
-	// Enabled runs the simulated fleet. Default true: a new installation
-	// shows a working fleet; set false once real collectors are configured.
-	Enabled    bool `yaml:"enabled"`
+	// Enabled runs the simulated fleet: true or false. Default (unset):
+	// only when no real collector is enabled, so a new installation shows
+	// a working fleet and a configured one shows only real VMs.
+	Enabled    *bool `yaml:"enabled"`
 	sim.Config `yaml:",inline"`
+}
+
+// SimEnabled reports whether the simulated fleet runs.
+func (c *Config) SimEnabled() bool {
+	if c.Collectors.Sim.Enabled != nil {
+		return *c.Collectors.Sim.Enabled
+	}
+	return !c.Collectors.Libvirt.Enabled && !c.Collectors.AWS.Enabled
 }
 
 // LogConfig configures log/slog output.
@@ -196,7 +213,11 @@ func NewDefault() *Config {
 			Remote:   RemoteConfig{Write: remotewrite.NewDefaultConfig(), Query: promapi.NewDefaultProxyConfig()},
 			Sender:   storage.NewDefaultSenderConfig(),
 		},
-		Collectors:         CollectorsConfig{Sim: SimConfig{Enabled: true, Config: *sim.NewDefaultConfig()}},
+		Collectors: CollectorsConfig{
+			Sim:     SimConfig{Config: *sim.NewDefaultConfig()},
+			Libvirt: *libvirtcoll.NewDefaultConfig(),
+			AWS:     *awscoll.NewDefaultConfig(),
+		},
 		SelfScrapeInterval: 15 * time.Second,
 	}
 }
@@ -248,8 +269,14 @@ func (c *Config) Validate() error {
 		errs = append(errs, confutil.Errorf("storage.type", "must be embedded or remote, not %q", c.Storage.Type))
 	}
 	errs = append(errs, confutil.Prefix("storage.sender", c.Storage.Sender.Validate()))
-	if c.Collectors.Sim.Enabled {
+	if c.SimEnabled() {
 		errs = append(errs, confutil.Prefix("collectors.sim", c.Collectors.Sim.Config.Validate()))
+	}
+	if c.Collectors.Libvirt.Enabled {
+		errs = append(errs, confutil.Prefix("collectors.libvirt", c.Collectors.Libvirt.Validate()))
+	}
+	if c.Collectors.AWS.Enabled {
+		errs = append(errs, confutil.Prefix("collectors.aws", c.Collectors.AWS.Validate()))
 	}
 	return errors.Join(errs...)
 }

@@ -275,6 +275,14 @@ func implementsText(v reflect.Value) bool {
 }
 
 func setFromString(v reflect.Value, s string) error {
+	if v.Kind() == reflect.Pointer {
+		n := reflect.New(v.Type().Elem())
+		if err := setFromString(n.Elem(), s); err != nil {
+			return err
+		}
+		v.Set(n)
+		return nil
+	}
 	if v.CanAddr() {
 		if tu, ok := v.Addr().Interface().(encoding.TextUnmarshaler); ok {
 			return tu.UnmarshalText([]byte(s))

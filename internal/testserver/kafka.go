@@ -94,8 +94,9 @@ func KafkaProcess(tb testing.TB) *KafkaBroker {
 	return k
 }
 
-// StopAll stops every server this package started (Kafka brokers and
-// VictoriaMetrics) and removes the shared ones' data. Call it from
+// StopAll stops every server this package started (Kafka brokers,
+// VictoriaMetrics, libvirtd, moto, PostgreSQL, Alertmanager) and removes
+// the shared ones' data. Call it from
 // TestMain after m.Run; the servers also die with the test binary.
 func StopAll() {
 	allKafkasMu.Lock()
@@ -109,6 +110,10 @@ func StopAll() {
 		_ = os.RemoveAll(sharedKafka.dir)
 	}
 	StopVictoriaMetrics()
+	StopLibvirt()
+	StopMoto()
+	StopPostgres()
+	StopAlertmanager()
 }
 
 // Brokers returns the broker's bootstrap address.
