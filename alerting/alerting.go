@@ -687,4 +687,3 @@ func (a *Alerting) RuleGroups() []RuleGroup {
 	slices.SortFunc(out, func(x, y RuleGroup) int { return strings.Compare(x.File+x.Name, y.File+y.Name) })
 	return out
 }
-

@@ -147,7 +147,7 @@ func (cfg Config) Validate() error {
 		errs = append(errs, confutil.Errorf("external_url", "%v", err))
 	}
 	for k := range cfg.ExternalLabels {
-		if !model.LabelName(k).IsValid() || strings.HasPrefix(k, "__") {
+		if !model.LegacyValidation.IsValidLabelName(k) || strings.HasPrefix(k, "__") {
 			errs = append(errs, confutil.Errorf("external_labels", "invalid label name %q", k))
 		}
 	}
@@ -198,4 +198,3 @@ func checkHTTPURL(s string) error {
 	}
 	return nil
 }
-

@@ -375,4 +375,3 @@ func equalMaps(a, b map[string]string) bool {
 	}
 	return true
 }
-
