@@ -99,7 +99,7 @@ func TestInvalidRuleFiles(t *testing.T) {
 	f("badyaml.bad.yaml", `not a valid duration string: "ten minutes"`)
 	f("unknownfield.bad.yaml", "line 6", "field severity not found")
 	f("duplicate.bad.yaml", `groupname: "same" is repeated`)
-	f("badtemplate.bad.yaml", "5:11", "template")
+	f("badtemplate.bad.yaml", `group "broken", rule 1, "X": annotation "summary"`, "unclosed action")
 	require.NoError(t, alerting.CheckRuleFiles("testdata/fast.good.yaml", "testdata/restore.good.yaml"))
 
 	cfg := testConfig()
