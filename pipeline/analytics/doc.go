@@ -9,7 +9,7 @@
 // series (baseline, band, anomaly score, forecast, time to threshold)
 // through the storage sender beside the raw ones, and publishes anomaly
 // and forecast-breach events, with hysteresis and deterministic IDs, on the
-// events topic. Package correlate groups those events into incidents.
+// events topic.
 //
 // Model state is checkpointed per partition (package checkpoint) and
 // records are acknowledged only once the checkpoint that covers them is
