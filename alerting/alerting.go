@@ -628,10 +628,10 @@ func (a *Alerting) History(ctx context.Context, q HistoryQuery) ([]Transition, e
 
 // RuleGroup is a loaded rule group, as the API shows it.
 type RuleGroup struct {
-	Name     string        `json:"name"`
-	File     string        `json:"file"`
-	Interval time.Duration `json:"interval_seconds"`
-	Rules    []RuleStatus  `json:"rules"`
+	Name     string       `json:"name"`
+	File     string       `json:"file"`
+	Interval float64      `json:"interval_seconds"`
+	Rules    []RuleStatus `json:"rules"`
 	// LastEvaluation is when the group was last evaluated.
 	LastEvaluation time.Time `json:"last_evaluation,omitzero"`
 }
@@ -641,8 +641,8 @@ type RuleStatus struct {
 	Type           string            `json:"type"` // alerting or recording
 	Name           string            `json:"name"`
 	Query          string            `json:"query"`
-	For            time.Duration     `json:"for_seconds,omitempty"`
-	KeepFiringFor  time.Duration     `json:"keep_firing_for_seconds,omitempty"`
+	For            float64           `json:"for_seconds,omitempty"`
+	KeepFiringFor  float64           `json:"keep_firing_for_seconds,omitempty"`
 	Labels         map[string]string `json:"labels,omitempty"`
 	Annotations    map[string]string `json:"annotations,omitempty"`
 	Health         string            `json:"health"`
@@ -662,7 +662,7 @@ func (a *Alerting) RuleGroups() []RuleGroup {
 	}
 	var out []RuleGroup
 	for _, g := range m.RuleGroups() {
-		rg := RuleGroup{Name: g.Name(), File: g.File(), Interval: g.Interval(), LastEvaluation: g.GetLastEvaluation()}
+		rg := RuleGroup{Name: g.Name(), File: g.File(), Interval: g.Interval().Seconds(), LastEvaluation: g.GetLastEvaluation()}
 		if strings.HasPrefix(rg.File, defaultRulePrefix) {
 			rg.File = "alerting/rules/" + strings.TrimPrefix(rg.File, defaultRulePrefix)
 		}
@@ -673,7 +673,7 @@ func (a *Alerting) RuleGroups() []RuleGroup {
 			}
 			switch r := r.(type) {
 			case *rules.AlertingRule:
-				rs.Type, rs.For, rs.KeepFiringFor = "alerting", r.HoldDuration(), r.KeepFiringFor()
+				rs.Type, rs.For, rs.KeepFiringFor = "alerting", r.HoldDuration().Seconds(), r.KeepFiringFor().Seconds()
 				rs.Annotations = r.Annotations().Map()
 				rs.State = strings.ToLower(r.State().String())
 				rs.ActiveAlerts = len(r.ActiveAlerts())
