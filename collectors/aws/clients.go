@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/aws/smithy-go"
 	"github.com/aws/smithy-go/middleware"
+	"github.com/aws/smithy-go/transport/http/protocol/awsjson"
 	"github.com/aws/smithy-go/transport/http/protocol/awsquery"
 	"golang.org/x/time/rate"
 )
@@ -22,6 +23,12 @@ import (
 // cloudWatchQueryService is what the awsQuery protocol needs to know of
 // CloudWatch: its API version, sent as Version=2010-08-01.
 var cloudWatchQueryService = smithy.NewServiceSchema(nil, "2010-08-01")
+
+// cloudWatchJSONService is what the awsJson 1.0 protocol needs to know of
+// CloudWatch: the service shape name, the X-Amz-Target prefix.
+var cloudWatchJSONService = smithy.NewServiceSchema(
+	smithy.NewSchema(smithy.ShapeID{Namespace: "com.amazonaws.cloudwatch", Name: "GraniteServiceVersion20100801"}, smithy.ShapeTypeService, 0),
+	"2010-08-01")
 
 // apiGuard is the per-attempt middleware shared by every client of one
 // collector: it waits for the API's token bucket, then counts the attempt
@@ -172,8 +179,11 @@ func newTargets(base aws.Config, cfg *Config) []*target {
 				ec2:     ec2.NewFromConfig(acfg, func(o *ec2.Options) { o.Region = r }),
 				cw: cloudwatch.NewFromConfig(acfg, func(o *cloudwatch.Options) {
 					o.Region = r
-					if cfg.CloudWatchProtocol == ProtocolQuery {
+					switch cfg.CloudWatchProtocol {
+					case ProtocolQuery:
 						o.Protocol = awsquery.New(cloudWatchQueryService)
+					case ProtocolJSON:
+						o.Protocol = awsjson.New10(cloudWatchJSONService)
 					}
 				}),
 			})

