@@ -28,6 +28,18 @@ func TestFleetSeriesAreValidAndOrdered(t *testing.T) {
 	require.Equal(t, r1[7], f.series(7, 1))
 }
 
+func TestAppendRequestMatchesPrw(t *testing.T) {
+	for _, spr := range []int{1, 20} {
+		f := newFleet(2000, spr, 1_700_000_000_000, 5000)
+		f.prepareLabels()
+		for _, c := range []struct{ lo, hi, r int }{{0, 1, 0}, {0, 500, 1}, {1500, 2000, 7}} {
+			want, err := prw.AppendWriteRequest(nil, f.batch(c.lo, c.hi, c.r))
+			require.NoError(t, err)
+			require.Equal(t, want, f.appendRequest([]byte{}, c.lo, c.hi, c.r), "spr=%d %+v", spr, c)
+		}
+	}
+}
+
 func TestParseFlags(t *testing.T) {
 	o, err := parseFlags([]string{"-samples-per-record", "20,1", "-scenarios", "kafka-vm,memory-tsdb"})
 	require.NoError(t, err)
@@ -75,4 +87,24 @@ func TestRenderMarkdown(t *testing.T) {
 	require.Contains(t, md, "1999 / 2000 ✗")
 	require.Contains(t, md, "BenchmarkIngest/memory-vm/spr=20-2\t1000\t4000000.00 ns/op\t250 samples/s\t0.250 ratio-to-raw\t0.000 cpu-cost-ratio")
 	require.Contains(t, md, `"scenario": "memory-vm"`)
+}
+
+// The pass-through the results README proposes relies on this: the
+// concatenation of records' WriteRequests is the WriteRequest of all
+// their series.
+func TestConcatenatedWriteRequestsAreOneRequest(t *testing.T) {
+	f := newFleet(50, 3, 1_700_000_000_000, 5000)
+	batch := f.batch(0, 50, 1)
+	var concat []byte
+	for i := range batch {
+		v, err := prw.AppendWriteRequest(nil, batch[i:i+1])
+		require.NoError(t, err)
+		concat = append(concat, v...)
+	}
+	whole, err := prw.AppendWriteRequest(nil, batch)
+	require.NoError(t, err)
+	require.Equal(t, whole, concat)
+	got, err := prw.DecodeWriteRequest(concat, nil)
+	require.NoError(t, err)
+	require.Equal(t, batch, got)
 }

@@ -28,6 +28,10 @@ const (
 	scenarioKafkaVM    = "kafka-vm"
 	scenarioMemoryVM   = "memory-vm"
 	scenarioMemoryTSDB = "memory-tsdb"
+	// Diagnostics, not run by default: the same drains into a store that
+	// accepts everything at once.
+	scenarioKafkaNull  = "kafka-null"
+	scenarioMemoryNull = "memory-null"
 )
 
 var scenarioPaths = map[string]string{
@@ -35,6 +39,8 @@ var scenarioPaths = map[string]string{
 	scenarioKafkaVM:    "Kafka → ingest → sender → remote write → VictoriaMetrics",
 	scenarioMemoryVM:   "in-process bus → ingest → sender → remote write → VictoriaMetrics",
 	scenarioMemoryTSDB: "in-process bus → ingest → sender → embedded TSDB",
+	scenarioKafkaNull:  "Kafka → ingest → sender → no-op writer (diagnostic)",
+	scenarioMemoryNull: "in-process bus → ingest → sender → no-op writer (diagnostic)",
 }
 
 // options are the command's flags.
@@ -49,7 +55,7 @@ type options struct {
 	rawBatch       int
 	rawDuration    time.Duration
 	rawMaxSamples  int64
-	calibrate      int64
+	calibrate      time.Duration
 	drainTarget    time.Duration
 	drainMax       int64
 	drainMaxRecs   int64
@@ -107,8 +113,8 @@ func parseFlags(args []string) (options, error) {
 	fs.IntVar(&o.writers, "raw.writers", 4, "concurrent writers of the raw VictoriaMetrics baseline")
 	fs.IntVar(&o.rawBatch, "raw.batch-samples", 10_000, "samples per raw remote-write request (500 series × 20 samples by default)")
 	fs.DurationVar(&o.rawDuration, "raw.duration", 20*time.Second, "how long the raw writers run")
-	fs.Int64Var(&o.calibrate, "raw.calibrate-samples", 4_000_000, "samples sent untimed after the warm-up round to estimate the raw rate, which sizes the pre-encoded requests (1.3× duration at that rate)")
-	fs.Int64Var(&o.rawMaxSamples, "raw.max-samples", 80_000_000, "most samples to pre-encode for the raw writers; the run ends early (and says so) if they run out")
+	fs.DurationVar(&o.calibrate, "raw.calibrate", 4*time.Second, "untimed raw writing after the warm-up round, to estimate the rate that sizes the pre-encoded requests (twice -raw.duration at that rate)")
+	fs.Int64Var(&o.rawMaxSamples, "raw.max-samples", 80_000_000, "most samples to pre-encode for the raw writers' timed run; it ends early (and says so) if they run out")
 	fs.DurationVar(&o.drainTarget, "drain.target", 20*time.Second, "fill the topic with what NovaCron would drain in this time at the target ratio of the raw rate")
 	fs.Int64Var(&o.drainMax, "drain.max-samples", 30_000_000, "most samples to fill the topic with")
 	fs.Int64Var(&o.drainMaxRecs, "drain.max-records", 1_000_000, "most records to fill the topic with (bounds the one-sample-per-record runs)")
@@ -251,6 +257,8 @@ func run(ctx context.Context, o options) error {
 			"raw.writers":                      strconv.Itoa(o.writers),
 			"raw.batch-samples":                strconv.Itoa(o.rawBatch),
 			"raw.duration":                     o.rawDuration.String(),
+			"drain.max-records":                strconv.FormatInt(o.drainMaxRecs, 10),
+			"drain.max-samples":                strconv.FormatInt(o.drainMax, 10),
 			"drain.target":                     o.drainTarget.String(),
 			"topics.partitions":                strconv.Itoa(o.partitions),
 			"ingest.max_poll_records":          strconv.Itoa(o.maxPollRecords),
@@ -293,8 +301,9 @@ func run(ctx context.Context, o options) error {
 func (r *runner) shape(ctx context.Context, run, spr int) error {
 	o := r.o
 	roundSamples := int64(o.series * spr)
-	calRounds := int(max(1, o.calibrate/roundSamples))
-	maxRawRounds := calRounds + int(max(1, o.rawMaxSamples/roundSamples))
+	// Calibration and timed requests are each at most raw.max-samples.
+	poolRounds := int(max(1, o.rawMaxSamples/roundSamples))
+	maxRawRounds := 2 * poolRounds
 	maxDrainRounds := int(max(2, min(o.drainMax/roundSamples, o.drainMaxRecs/int64(o.series))))
 	// Every scenario stores the same series and timestamps, ending
 	// before now, in a fresh store.
@@ -304,7 +313,7 @@ func (r *runner) shape(ctx context.Context, run, spr int) error {
 	batchSeries := max(1, o.rawBatch/spr)
 
 	r.logf("run %d, %d samples per series per record: %s", run, spr, scenarioRaw)
-	raw, err := r.runRaw(ctx, f, calRounds, maxRawRounds, batchSeries)
+	raw, err := r.runRaw(ctx, f, poolRounds, batchSeries)
 	if err != nil {
 		return fmt.Errorf("%s: %w", scenarioRaw, err)
 	}
@@ -337,9 +346,11 @@ func (r *runner) shape(ctx context.Context, run, spr int) error {
 }
 
 // runRaw measures the peer baseline: round 0 registers the series,
-// rounds 1..calRounds estimate the rate (both untimed), then the writers
-// post pre-encoded rounds for the configured duration.
-func (r *runner) runRaw(ctx context.Context, f *fleet, calRounds, maxRounds, batchSeries int) (result, error) {
+// the next rounds are written for -raw.calibrate to estimate the rate
+// (both untimed), then the writers post pre-encoded rounds for
+// -raw.duration. Calibration and timed requests hold at most poolRounds
+// rounds each.
+func (r *runner) runRaw(ctx context.Context, f *fleet, poolRounds, batchSeries int) (result, error) {
 	res := result{Scenario: scenarioRaw, Path: scenarioPaths[scenarioRaw], SamplesPerRecord: f.samplesPerSeries, RatioToRaw: 1, CPUCostRatio: 1}
 	dir, err := r.dir(scenarioRaw)
 	if err != nil {
@@ -354,14 +365,17 @@ func (r *runner) runRaw(ctx context.Context, f *fleet, calRounds, maxRounds, bat
 	if warm.Errors > 0 {
 		return res, fmt.Errorf("warm-up: %d requests failed", warm.Errors)
 	}
-	cal := postAll(ctx, vm.writeURL(), encodeRounds(f, 1, 1+calRounds, batchSeries), r.o.writers, 0, nil)
+	// Calibration: enough requests for the calibration time at 5M
+	// samples/s, sent for that time; the rest are dropped.
+	calRounds := min(poolRounds, int(math.Ceil(5e6*r.o.calibrate.Seconds()/float64(f.roundSamples()))))
+	cal := postAll(ctx, vm.writeURL(), encodeRounds(f, 1, 1+calRounds, batchSeries), r.o.writers, r.o.calibrate, nil)
 	if cal.Errors > 0 {
 		return res, fmt.Errorf("calibration: %d requests failed", cal.Errors)
 	}
 	calRate := float64(cal.Samples) / cal.Elapsed.Seconds()
-	rounds := int(math.Ceil(1.3 * calRate * r.o.rawDuration.Seconds() / float64(f.roundSamples())))
-	rounds = min(max(rounds, 1), maxRounds-calRounds)
-	r.logf("%s: %d series registered, calibration at %s samples/s; encoding %d rounds of requests (%d series × %d samples each)",
+	rounds := int(math.Ceil(2 * calRate * r.o.rawDuration.Seconds() / float64(f.roundSamples())))
+	rounds = min(max(rounds, 1), poolRounds)
+	r.logf("%s: %d series registered, %s samples/s in calibration; encoding %d rounds of requests (%d series × %d samples each)",
 		scenarioRaw, len(f.labels), si(calRate), rounds, batchSeries, f.samplesPerSeries)
 	first := 1 + calRounds
 	payloads := encodeRounds(f, first, first+rounds, batchSeries)
@@ -389,7 +403,7 @@ func (r *runner) runRaw(ctx context.Context, f *fleet, calRounds, maxRounds, bat
 	if out.Errors > 0 {
 		res.Notes = append(res.Notes, fmt.Sprintf("%d requests failed", out.Errors))
 	}
-	res.StoredExpected = int64(1+calRounds)*f.roundSamples() + out.Samples
+	res.StoredExpected = f.roundSamples() + cal.Samples + out.Samples
 	res.StoredSamples, err = countVMEventually(vm, f, first+rounds, res.StoredExpected)
 	return res, err
 }
@@ -425,6 +439,8 @@ func (r *runner) runDrain(ctx context.Context, sc string, f *fleet, rounds, run 
 	switch sc {
 	case scenarioMemoryTSDB:
 		spec.Bus, spec.Store, spec.TSDBDir = "memory", "tsdb", filepath.Join(dir, "tsdb")
+	case scenarioKafkaNull, scenarioMemoryNull:
+		spec.Bus, spec.Store = "memory", "null"
 	default:
 		spec.Bus, spec.Store = "memory", "vm"
 		if vm, err = startVM(filepath.Join(dir, "vm")); err != nil {
@@ -434,7 +450,7 @@ func (r *runner) runDrain(ctx context.Context, sc string, f *fleet, rounds, run 
 		spec.WriteURL = vm.writeURL()
 		spec.Watch["victoria-metrics"] = vm.pid()
 	}
-	if sc == scenarioKafkaVM {
+	if sc == scenarioKafkaVM || sc == scenarioKafkaNull {
 		r.logf("%s: starting Apache Kafka", sc)
 		k, err := startKafka(filepath.Join(dir, "kafka"))
 		if err != nil {
@@ -465,9 +481,12 @@ func (r *runner) runDrain(ctx context.Context, sc string, f *fleet, rounds, run 
 		res.Notes = append(res.Notes, fmt.Sprintf("%.0f storage write retries", wr.StorageRetries))
 	}
 	res.StoredExpected = f.roundSamples() + wr.AckedSamples
-	if vm != nil {
+	switch {
+	case vm != nil:
 		res.StoredSamples, err = countVMEventually(vm, f, rounds+1, res.StoredExpected)
-	} else {
+	case spec.Store == "null":
+		res.StoredSamples, res.StoredExpected = -1, -1
+	default:
 		res.StoredSamples = wr.StoredSamples
 	}
 	return res, err

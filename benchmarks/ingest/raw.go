@@ -12,8 +12,6 @@ import (
 	"time"
 
 	"github.com/klauspost/compress/s2"
-
-	"github.com/novacron/novacron/internal/storage/prw"
 )
 
 // payload is one pre-encoded remote-write request.
@@ -24,11 +22,12 @@ type payload struct {
 
 // encodeRounds encodes rounds [from, to) of f as snappy WriteRequests of
 // batchSeries series each, in round order, using every core (this is
-// untimed set-up, so the writers only send bytes).
+// untimed set-up, so that the writers only send bytes).
 func encodeRounds(f *fleet, from, to, batchSeries int) []payload {
 	n := len(f.labels)
 	perRound := (n + batchSeries - 1) / batchSeries
 	out := make([]payload, (to-from)*perRound)
+	f.prepareLabels()
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	for range runtime.GOMAXPROCS(0) {
@@ -41,12 +40,7 @@ func encodeRounds(f *fleet, from, to, batchSeries int) []payload {
 				}
 				r, b := from+k/perRound, k%perRound
 				lo, hi := b*batchSeries, min((b+1)*batchSeries, n)
-				batch := f.batch(lo, hi, r)
-				var err error
-				raw, err = prw.AppendWriteRequest(raw[:0], batch)
-				if err != nil {
-					panic(fmt.Sprintf("encode generated series: %v", err)) // a bug in gen.go
-				}
+				raw = f.appendRequest(raw[:0], lo, hi, r)
 				// s2's fast snappy-compatible encoder: this set-up is not
 				// what is measured, so spend as little time on it as possible.
 				out[k] = payload{body: s2.EncodeSnappy(nil, raw), samples: int64((hi - lo) * f.samplesPerSeries)}

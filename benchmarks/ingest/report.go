@@ -107,7 +107,9 @@ func renderMarkdown(rep *report) string {
 				vmRSS = mib(v)
 			}
 			stored := fmt.Sprintf("%d / %d", r.StoredSamples, r.StoredExpected)
-			if r.StoredSamples == r.StoredExpected {
+			if r.StoredExpected < 0 {
+				stored = "– (no store)"
+			} else if r.StoredSamples == r.StoredExpected {
 				stored += " ✓"
 			} else {
 				stored += " ✗"

@@ -36,7 +36,7 @@ import (
 // stage. It travels as JSON on the worker's stdin.
 type workerSpec struct {
 	Scenario string `json:"scenario"`
-	// Bus is "kafka" or "memory"; Store is "vm" or "tsdb".
+	// Bus is "kafka" or "memory"; Store is "vm", "tsdb" or "null".
 	Bus   string `json:"bus"`
 	Store string `json:"store"`
 
@@ -172,6 +172,10 @@ func work(spec workerSpec) (workerResult, error) {
 		}
 		defer s.Shutdown(context.Background())
 		writer, store = s, s
+	case "null":
+		// Diagnostic: a store that accepts everything at once, to find
+		// the bus and ingest stage's own ceiling.
+		writer = storage.WriterFunc(func(context.Context, []novacron.Series) error { return nil })
 	default:
 		return res, fmt.Errorf("unknown store %q", spec.Store)
 	}
