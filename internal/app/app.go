@@ -13,11 +13,13 @@ import (
 	"slices"
 	"time"
 
+	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/novacron/novacron"
 	"github.com/novacron/novacron/api"
+	"github.com/novacron/novacron/api/eventsapi"
 	awscoll "github.com/novacron/novacron/collectors/aws"
 	libvirtcoll "github.com/novacron/novacron/collectors/libvirt"
 	"github.com/novacron/novacron/collectors/sim"
@@ -31,6 +33,8 @@ import (
 	"github.com/novacron/novacron/internal/storage/promapi"
 	"github.com/novacron/novacron/internal/storage/remotewrite"
 	"github.com/novacron/novacron/internal/storage/tsdbstore"
+	"github.com/novacron/novacron/pipeline/analytics"
+	"github.com/novacron/novacron/pipeline/events"
 	"github.com/novacron/novacron/pipeline/ingest"
 	"github.com/novacron/novacron/pipeline/publish"
 	"github.com/novacron/novacron/pipeline/subscribe"
@@ -59,6 +63,8 @@ type App struct {
 	collectors []novacron.Collector
 	fleet      *inventory.Store
 	scraper    *selfscrape.Scraper
+	analytics  *analytics.Stage
+	events     *events.Index
 	token      api.TokenSource
 	closeOnce  bool
 }
@@ -133,6 +139,23 @@ func (a *App) Open(ctx context.Context) error {
 		}, ingest.Settings{Logger: a.logger, Registerer: a.Registry}, a.bus, a.sender)
 		if err := a.ingest.Start(ctx); err != nil {
 			return err
+		}
+		if a.cfg.Analytics.Enabled {
+			acfg := a.cfg.Analytics
+			if a.cfg.Bus.Type == config.BusMemory && acfg.Checkpoint.Store == "topic" {
+				acfg.Checkpoint.Store = "dir"
+			}
+			st, err := analytics.New(acfg, analytics.Settings{Logger: a.logger, Registerer: a.Registry, DataDir: a.cfg.DataDir},
+				a.bus, a.sender, analytics.Topics{
+					Samples: a.cfg.Topics.Samples, Events: a.cfg.Topics.Events, ReplicationFactor: a.cfg.Topics.ReplicationFactor,
+				})
+			if err != nil {
+				return fmt.Errorf("analytics: %w", err)
+			}
+			if err := st.Start(ctx); err != nil {
+				return fmt.Errorf("start analytics: %w", err)
+			}
+			a.analytics = st
 		}
 	}
 	if a.has(RoleAPI) {
@@ -289,6 +312,13 @@ func (a *App) openAPI(ctx context.Context) error {
 		return err
 	}
 	a.subs = append(a.subs, sub)
+	a.events = events.NewIndex(events.NewDefaultConfig())
+	esub := subscribe.Events(a.bus, "novacron-api-events-"+randomSuffix(), a.cfg.Topics.Events, a.cfg.Topics.DeadLetter,
+		a.events, subscribe.Settings{Logger: a.logger, Registerer: a.Registry})
+	if err := esub.Start(ctx); err != nil {
+		return err
+	}
+	a.subs = append(a.subs, esub)
 	ready := []api.ReadyCheck{{Name: "bus", Check: a.bus.Ping}}
 	if a.writer != nil {
 		ready = append(ready, api.ReadyCheck{Name: "storage", Check: a.writer.Ping})
@@ -297,6 +327,7 @@ func (a *App) openAPI(ctx context.Context) error {
 		ListenAddress: a.cfg.API.ListenAddress, Token: tok.Token, ShutdownTimeout: a.cfg.API.ShutdownTimeout,
 	}, api.Settings{Logger: a.logger, Registerer: a.Registry, Gatherer: a.Registry}, api.Deps{
 		Fleet: a.fleet, Query: q, Ready: ready,
+		Mount: []func(*gin.RouterGroup){eventsapi.Mount(a.events)},
 	})
 	if err != nil {
 		return err
@@ -350,6 +381,9 @@ func (a *App) Close(ctx context.Context) error {
 	}
 	if a.ingest != nil {
 		errs = append(errs, a.ingest.Shutdown(ctx))
+	}
+	if a.analytics != nil {
+		errs = append(errs, a.analytics.Shutdown(ctx))
 	}
 	if a.sender != nil {
 		errs = append(errs, a.sender.Shutdown(ctx))

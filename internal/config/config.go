@@ -23,6 +23,7 @@ import (
 	"github.com/novacron/novacron/internal/storage/promapi"
 	"github.com/novacron/novacron/internal/storage/remotewrite"
 	"github.com/novacron/novacron/internal/storage/tsdbstore"
+	"github.com/novacron/novacron/pipeline/analytics"
 )
 
 // Bus types.
@@ -56,6 +57,11 @@ type Config struct {
 	Storage StorageConfig `yaml:"storage"`
 	// Collectors configures the metric and inventory sources.
 	Collectors CollectorsConfig `yaml:"collectors"`
+	// Analytics configures the processor role's streaming analytics:
+	// baselines, anomaly detection, forecasts and their events. On the
+	// memory bus, checkpoints always go to a directory (checkpoint.store
+	// "topic" is treated as "dir").
+	Analytics analytics.Config `yaml:"analytics"`
 	// SelfScrapeInterval is how often the processor role writes the
 	// process's own metrics (the ones on /metrics) into the store, with
 	// job="novacron", like VictoriaMetrics' -selfScrapeInterval. Default
@@ -218,6 +224,7 @@ func NewDefault() *Config {
 			Libvirt: *libvirtcoll.NewDefaultConfig(),
 			AWS:     *awscoll.NewDefaultConfig(),
 		},
+		Analytics:          analytics.NewDefaultConfig(),
 		SelfScrapeInterval: 15 * time.Second,
 	}
 }
@@ -269,6 +276,7 @@ func (c *Config) Validate() error {
 		errs = append(errs, confutil.Errorf("storage.type", "must be embedded or remote, not %q", c.Storage.Type))
 	}
 	errs = append(errs, confutil.Prefix("storage.sender", c.Storage.Sender.Validate()))
+	errs = append(errs, confutil.Prefix("analytics", c.Analytics.Validate()))
 	if c.SimEnabled() {
 		errs = append(errs, confutil.Prefix("collectors.sim", c.Collectors.Sim.Config.Validate()))
 	}

@@ -22,6 +22,8 @@ const (
 
 // Config configures the analytics stage. YAML keys are snake_case.
 type Config struct {
+	// Enabled runs the stage in the processor role. Default true.
+	Enabled bool `yaml:"enabled"`
 	// Group is the consumer group on the samples topic. Default
 	// "novacron-analytics"; must not be empty and must differ from the
 	// ingest group.
@@ -157,6 +159,7 @@ func DefaultRules() []Rule {
 // NewDefaultConfig returns the defaults.
 func NewDefaultConfig() Config {
 	return Config{
+		Enabled:         true,
 		Group:           "novacron-analytics",
 		MaxPollRecords:  2000,
 		MaxSeries:       2_000_000,
