@@ -112,14 +112,22 @@ func (e *motoEnv) runInstances(t *testing.T, n int, typ ec2types.InstanceType, t
 	return ids
 }
 
+// motoImage is an x86_64 AMI of moto's, found once: listing moto's ~1,000
+// AMIs takes seconds, and they survive resets.
+var motoImage string
+
 func (e *motoEnv) imageID(t *testing.T) string {
 	t.Helper()
+	if motoImage != "" {
+		return motoImage
+	}
 	out, err := e.ec2.DescribeImages(context.Background(), &ec2.DescribeImagesInput{
 		Filters: []ec2types.Filter{{Name: aws.String("architecture"), Values: []string{"x86_64"}}},
 	})
 	require.NoError(t, err)
 	require.NotEmpty(t, out.Images, "moto ships AMIs")
-	return aws.ToString(out.Images[0].ImageId)
+	motoImage = aws.ToString(out.Images[0].ImageId)
+	return motoImage
 }
 
 // put writes datapoints of one EC2 metric of an instance, 1000 at a time.
@@ -144,4 +152,3 @@ func (e *motoEnv) put(t *testing.T, namespace, metric string, dims map[string]st
 func slicesSortTimes(ts []time.Time) {
 	slices.SortFunc(ts, func(a, b time.Time) int { return a.Compare(b) })
 }
-
