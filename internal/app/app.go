@@ -18,6 +18,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/novacron/novacron"
+	"github.com/novacron/novacron/alerting"
+	alertapi "github.com/novacron/novacron/alerting/api"
 	"github.com/novacron/novacron/api"
 	"github.com/novacron/novacron/api/eventsapi"
 	awscoll "github.com/novacron/novacron/collectors/aws"
@@ -29,6 +31,7 @@ import (
 	"github.com/novacron/novacron/internal/config"
 	"github.com/novacron/novacron/internal/inventory"
 	"github.com/novacron/novacron/internal/selfscrape"
+	"github.com/novacron/novacron/internal/statedb"
 	"github.com/novacron/novacron/internal/storage"
 	"github.com/novacron/novacron/internal/storage/promapi"
 	"github.com/novacron/novacron/internal/storage/remotewrite"
@@ -64,6 +67,8 @@ type App struct {
 	fleet      *inventory.Store
 	scraper    *selfscrape.Scraper
 	analytics  *analytics.Stage
+	alerting   *alerting.Alerting
+	db         *statedb.DB
 	events     *events.Index
 	token      api.TokenSource
 	closeOnce  bool
@@ -312,6 +317,10 @@ func (a *App) openAPI(ctx context.Context) error {
 		return err
 	}
 	a.subs = append(a.subs, sub)
+	mounts, err := a.openAlerting(ctx)
+	if err != nil {
+		return err
+	}
 	a.events = events.NewIndex(events.NewDefaultConfig())
 	esub := subscribe.Events(a.bus, "novacron-api-events-"+randomSuffix(), a.cfg.Topics.Events, a.cfg.Topics.DeadLetter,
 		a.events, subscribe.Settings{Logger: a.logger, Registerer: a.Registry})
@@ -327,7 +336,7 @@ func (a *App) openAPI(ctx context.Context) error {
 		ListenAddress: a.cfg.API.ListenAddress, Token: tok.Token, ShutdownTimeout: a.cfg.API.ShutdownTimeout,
 	}, api.Settings{Logger: a.logger, Registerer: a.Registry, Gatherer: a.Registry}, api.Deps{
 		Fleet: a.fleet, Query: q, Ready: ready,
-		Mount: []func(*gin.RouterGroup){eventsapi.Mount(a.events)},
+		Mount: append([]func(*gin.RouterGroup){eventsapi.Mount(a.events)}, mounts...),
 	})
 	if err != nil {
 		return err
@@ -337,6 +346,44 @@ func (a *App) openAPI(ctx context.Context) error {
 	}
 	a.server = srv
 	return nil
+}
+
+// openAlerting opens the state database and starts alerting (rules,
+// event alerts, notifications) when enabled, fed by the events topic.
+func (a *App) openAlerting(ctx context.Context) ([]func(*gin.RouterGroup), error) {
+	if !a.cfg.Alerting.Enabled {
+		return nil, nil
+	}
+	db, err := statedb.Open(ctx, a.cfg.StateConfig(), statedb.Settings{Logger: a.logger, Registerer: a.Registry})
+	if err != nil {
+		return nil, fmt.Errorf("state database: %w", err)
+	}
+	a.db = db
+	deps := alerting.Deps{DB: db}
+	if a.store != nil {
+		deps.Query, deps.Appendable = a.store, a.store.DB()
+	} else {
+		q := a.cfg.Storage.Remote.Query
+		deps.RemoteQuery = &q
+		// Recording rules and ALERTS are re-evaluated every interval, so
+		// they go straight to the writer without a queue of their own.
+		deps.Appendable = alerting.WriterAppendable(a.writer)
+	}
+	al, err := alerting.New(a.cfg.Alerting, alerting.Settings{Logger: a.logger, Registerer: a.Registry}, deps)
+	if err != nil {
+		return nil, fmt.Errorf("alerting: %w", err)
+	}
+	if err := al.Start(ctx); err != nil {
+		return nil, fmt.Errorf("start alerting: %w", err)
+	}
+	a.alerting = al
+	sub := subscribe.Events(a.bus, "novacron-alerting", a.cfg.Topics.Events, a.cfg.Topics.DeadLetter, al,
+		subscribe.Settings{Logger: a.logger, Registerer: a.Registry, Consumer: "alerting"})
+	if err := sub.Start(ctx); err != nil {
+		return nil, err
+	}
+	a.subs = append(a.subs, sub)
+	return []func(*gin.RouterGroup){alertapi.Mount(al, a.logger)}, nil
 }
 
 func (a *App) banner() {
@@ -394,11 +441,17 @@ func (a *App) Close(ctx context.Context) error {
 	if a.server != nil {
 		errs = append(errs, a.server.Close(ctx))
 	}
+	if a.alerting != nil {
+		errs = append(errs, a.alerting.Shutdown(ctx))
+	}
 	if a.bus != nil {
 		errs = append(errs, a.bus.Close())
 	}
 	if a.store != nil {
 		errs = append(errs, a.store.Shutdown(ctx))
+	}
+	if a.db != nil {
+		errs = append(errs, a.db.Close())
 	}
 	err := errors.Join(errs...)
 	a.logger.Info("novacron stopped", "duration", time.Since(start), "err", err)

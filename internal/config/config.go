@@ -13,12 +13,14 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/novacron/novacron/alerting"
 	awscoll "github.com/novacron/novacron/collectors/aws"
 	libvirtcoll "github.com/novacron/novacron/collectors/libvirt"
 	"github.com/novacron/novacron/collectors/sim"
 	"github.com/novacron/novacron/internal/bus/kafkabus"
 	"github.com/novacron/novacron/internal/bus/membus"
 	"github.com/novacron/novacron/internal/confutil"
+	"github.com/novacron/novacron/internal/statedb"
 	"github.com/novacron/novacron/internal/storage"
 	"github.com/novacron/novacron/internal/storage/promapi"
 	"github.com/novacron/novacron/internal/storage/remotewrite"
@@ -62,6 +64,15 @@ type Config struct {
 	// memory bus, checkpoints always go to a directory (checkpoint.store
 	// "topic" is treated as "dir").
 	Analytics analytics.Config `yaml:"analytics"`
+	// State is the state database (alert state, silences, thresholds,
+	// actions): SQLite under data_dir by default, PostgreSQL when several
+	// processes share it. sqlite.path defaults to <data_dir>/state.db.
+	State statedb.Config `yaml:"state"`
+	// Alerting evaluates Prometheus rules and event alerts and notifies the
+	// Alertmanager way; it runs in the API role (run one API process with
+	// alerting enabled, or forward to a clustered Alertmanager). See
+	// docs/alerting.md.
+	Alerting alerting.Config `yaml:"alerting"`
 	// SelfScrapeInterval is how often the processor role writes the
 	// process's own metrics (the ones on /metrics) into the store, with
 	// job="novacron", like VictoriaMetrics' -selfScrapeInterval. Default
@@ -225,8 +236,26 @@ func NewDefault() *Config {
 			AWS:     *awscoll.NewDefaultConfig(),
 		},
 		Analytics:          analytics.NewDefaultConfig(),
+		State:              stateDefaults(),
+		Alerting:           alerting.NewDefaultConfig(),
 		SelfScrapeInterval: 15 * time.Second,
 	}
+}
+
+func stateDefaults() statedb.Config {
+	c := statedb.NewDefaultConfig()
+	c.SQLite.Path = "" // <data_dir>/state.db
+	return c
+}
+
+// StateConfig returns the state database configuration with defaults
+// that depend on data_dir filled in.
+func (c *Config) StateConfig() statedb.Config {
+	s := c.State
+	if s.SQLite.Path == "" {
+		s.SQLite.Path = filepath.Join(c.DataDir, "state.db")
+	}
+	return s
 }
 
 func embeddedDefaults() tsdbstore.Config {
@@ -277,6 +306,10 @@ func (c *Config) Validate() error {
 	}
 	errs = append(errs, confutil.Prefix("storage.sender", c.Storage.Sender.Validate()))
 	errs = append(errs, confutil.Prefix("analytics", c.Analytics.Validate()))
+	errs = append(errs, confutil.Prefix("state", c.StateConfig().Validate()))
+	if c.Alerting.Enabled {
+		errs = append(errs, confutil.Prefix("alerting", c.Alerting.Validate()))
+	}
 	if c.SimEnabled() {
 		errs = append(errs, confutil.Prefix("collectors.sim", c.Collectors.Sim.Config.Validate()))
 	}

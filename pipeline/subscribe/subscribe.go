@@ -22,6 +22,10 @@ import (
 type Settings struct {
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
+	// Consumer names who consumes (api, alerting): the consumer label of
+	// the subscriber's metrics, so several subscribers of one kind can
+	// share a registry. Default "api".
+	Consumer string
 }
 
 // Subscriber consumes one topic and hands each decoded record to a
@@ -75,7 +79,7 @@ func newSubscriber(bus novacron.Bus, group, topic, deadLetter, kind string, set 
 		set.Logger = slog.New(slog.DiscardHandler)
 	}
 	return &Subscriber{bus: bus, group: group, topic: topic, deadLetter: deadLetter, handle: h,
-		logger: set.Logger.With("component", "subscribe", "topic", topic), metrics: newMetrics(set.Registerer, kind)}
+		logger: set.Logger.With("component", "subscribe", "topic", topic), metrics: newMetrics(set.Registerer, kind, set.Consumer)}
 }
 
 // Start joins the group and consumes in the background.
@@ -176,15 +180,18 @@ type metrics struct {
 	errors  prometheus.Counter
 }
 
-func newMetrics(reg prometheus.Registerer, kind string) *metrics {
+func newMetrics(reg prometheus.Registerer, kind, consumer string) *metrics {
+	if consumer == "" {
+		consumer = "api"
+	}
 	m := &metrics{
 		records: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "novacron_subscribe_records_total", Help: "Records consumed by subscribers, by result (ok, deadletter).",
-			ConstLabels: prometheus.Labels{"kind": kind},
+			ConstLabels: prometheus.Labels{"kind": kind, "consumer": consumer},
 		}, []string{"result"}),
 		errors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "novacron_subscribe_errors_total", Help: "Failed attempts to handle a record (retried).",
-			ConstLabels: prometheus.Labels{"kind": kind},
+			ConstLabels: prometheus.Labels{"kind": kind, "consumer": consumer},
 		}),
 	}
 	m.records.WithLabelValues("ok")
