@@ -4,6 +4,8 @@
 #   nab-dev.txt      NAB scores of every detector on nab-dev (reference scorer)
 #   m4-hourly-dev.txt M4 scores of every forecaster on the hourly dev subset
 #   bench.txt        cost of the default streaming detector (go test -bench)
+#   peers/results.md side-by-side with PyPI peers (only with --peers; see
+#                    peers/run.sh)
 # Data are read from ../shared beside the repository.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -36,12 +38,15 @@ machine() {
 {
   echo "# M4 hourly dev (207 series, h=48, m=24), scored by the reference scorer"
   machine
-  for model in combination ets theta snaive snaive-week naive2; do
+  for model in combination ets theta mstl snaive snaive-week naive2; do
     start=$(date +%s.%N)
-    "$work/novacron-models" forecast --model "$model" --train "$m4/Hourly-train.csv" --output "$work/fc-$model.csv" 2>/dev/null >/dev/null
+    "$work/novacron-models" forecast --model "$model" --train "$m4/Hourly-train.csv" --output "$work/fc-$model.csv" \
+      --lower "$work/lo-$model.csv" --upper "$work/up-$model.csv" 2>/dev/null >/dev/null
     secs=$(echo "$(date +%s.%N) - $start" | bc)
+    cov=$("$work/novacron-models" score-forecasts --train "$m4/Hourly-train.csv" --test "$m4/Hourly-test.csv" --forecasts "$work/fc-$model.csv" \
+      --lower "$work/lo-$model.csv" --upper "$work/up-$model.csv" | tail -1 | python3 -c 'import json,sys; print("%.3f" % json.loads(sys.stdin.read())["coverage"])')
     python3 "$shared/tools/m4/score.py" --train "$m4/Hourly-train.csv" --test "$m4/Hourly-test.csv" --forecasts "$work/fc-$model.csv" |
-      tail -1 | python3 -c 'import json,sys; d=json.loads(sys.stdin.read()); print("%-12s sMAPE %7.3f  MASE %6.3f  OWA %6.3f  (%ss)" % (sys.argv[1], d["sMAPE"], d["MASE"], d["OWA"], sys.argv[2]))' "$model" "$(printf %.1f "$secs")"
+      tail -1 | python3 -c 'import json,sys; d=json.loads(sys.stdin.read()); print("%-12s sMAPE %7.3f  MASE %6.3f  OWA %6.3f  95%%-coverage %s  (%ss)" % (sys.argv[1], d["sMAPE"], d["MASE"], d["OWA"], sys.argv[3], sys.argv[2]))' "$model" "$(printf %.1f "$secs")" "$cov"
   done
 } | tee "$out/m4-hourly-dev.txt"
 
@@ -50,3 +55,7 @@ machine() {
   machine
   go test -run '^$' -bench . -count 6 ./models | grep -E '^(Benchmark|goos|goarch|cpu)'
 } | tee "$out/bench.txt"
+
+if [ "${1:-}" = "--peers" ]; then
+  bash benchmarks/models/peers/run.sh
+fi
