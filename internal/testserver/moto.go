@@ -30,6 +30,7 @@ type Moto struct {
 	bin     string
 	port    int
 	logPath string
+	dir     string // removed by Stop; set by StartMoto only
 
 	mu     sync.Mutex
 	cmd    *exec.Cmd
@@ -74,6 +75,31 @@ func StopMoto() {
 	if sharedMotoDir != "" {
 		_ = os.RemoveAll(sharedMotoDir)
 	}
+}
+
+// StartMoto starts a moto_server of the caller's own, for tools outside
+// tests (the AWS cost benchmark). Stop it with Stop.
+func StartMoto() (*Moto, error) {
+	dir, err := os.MkdirTemp("", "novacron-moto-")
+	if err != nil {
+		return nil, err
+	}
+	m, err := startMoto(dir)
+	if err != nil {
+		_ = os.RemoveAll(dir)
+		return nil, err
+	}
+	m.dir = dir
+	return m, nil
+}
+
+// Stop stops a server started by StartMoto and removes its log.
+func (m *Moto) Stop() error {
+	err := m.stop()
+	if m.dir != "" {
+		_ = os.RemoveAll(m.dir)
+	}
+	return err
 }
 
 func motoBinary() (string, error) {
