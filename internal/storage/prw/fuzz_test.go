@@ -1,10 +1,13 @@
 package prw
 
 import (
+	"math"
 	"testing"
 
 	"github.com/prometheus/prometheus/prompb"
 	"github.com/stretchr/testify/require"
+
+	"github.com/novacron/novacron"
 )
 
 // maxFuzzInput caps fuzz inputs; real records are limited by the bus's
@@ -34,10 +37,34 @@ func FuzzDecodeWriteRequest(f *testing.F) {
 			t.Skip()
 		}
 		out, err := DecodeWriteRequest(in, nil)
+		sc, scanErr := ScanWriteRequest(in)
 		if err != nil {
 			require.ErrorIs(t, err, ErrInvalid)
 			require.Empty(t, out)
+			require.EqualError(t, scanErr, err.Error(), "scan and decode disagree")
 			return
+		}
+		require.NoError(t, scanErr)
+		require.Equal(t, SampleCount(out), sc.Samples)
+		require.Len(t, out, sc.Series)
+		// A plain request is forwarded as is: a receiver decoding it with
+		// prompb must read exactly what NovaCron decoded.
+		var wr prompb.WriteRequest
+		perr := wr.Unmarshal(in)
+		if sc.Plain {
+			require.NoError(t, perr)
+			require.Len(t, wr.Timeseries, len(out))
+			for i, ts := range wr.Timeseries {
+				require.Len(t, ts.Labels, len(out[i].Labels))
+				for j, l := range ts.Labels {
+					require.Equal(t, novacron.Label{Name: l.Name, Value: l.Value}, out[i].Labels[j])
+				}
+				require.Len(t, ts.Samples, len(out[i].Samples))
+				for j, smp := range ts.Samples {
+					require.Equal(t, smp.Timestamp, out[i].Samples[j].T)
+					require.Equal(t, math.Float64bits(smp.Value), math.Float64bits(out[i].Samples[j].V))
+				}
+			}
 		}
 		require.NoError(t, Validate(out))
 		enc, err := AppendWriteRequest(nil, out)

@@ -71,7 +71,12 @@ func AppendWriteRequest(dst []byte, series []novacron.Series) ([]byte, error) {
 // DecodeWriteRequest parses a raw (not snappy-compressed) remote-write
 // WriteRequest, validates every series with Validate, and appends the
 // series to dst, returning the extended slice. The returned series own
-// their memory: nothing points into b. Exemplars and metadata are ignored;
+// their memory: nothing points into b. Their label strings share one copy
+// of b, so a label kept after the series are dropped keeps that copy alive
+// (clone it with strings.Clone to keep it long). It decodes without
+// prompb and makes three allocations per call (the copy, the labels and
+// the samples of all series) besides growing dst. Exemplars and metadata
+// are ignored;
 // native histograms are rejected because NovaCron stores float samples
 // only.
 //
@@ -79,37 +84,11 @@ func AppendWriteRequest(dst []byte, series []novacron.Series) ([]byte, error) {
 // `series 2 (cpu_seconds_total{vm_id="a"}): label names not sorted: "b" after "c"`.
 // On error dst is returned with its original length.
 func DecodeWriteRequest(b []byte, dst []novacron.Series) ([]novacron.Series, error) {
-	wr := getWriteRequest()
-	defer putWriteRequest(wr)
-	if err := wr.Unmarshal(b); err != nil {
-		return dst, fmt.Errorf("%w: malformed protobuf: %w", ErrInvalid, err)
+	sc, err := ScanWriteRequest(b)
+	if err != nil {
+		return dst, err
 	}
-	if len(wr.Timeseries) == 0 {
-		return dst, fmt.Errorf("%w: no series", ErrInvalid)
-	}
-	start := len(dst)
-	for i := range wr.Timeseries {
-		ts := &wr.Timeseries[i]
-		if len(ts.Samples) == 0 && len(ts.Histograms) > 0 {
-			return dst[:start], fmt.Errorf("%w: series %d (%s): native histogram samples are not supported",
-				ErrInvalid, i, promLabelsString(ts.Labels))
-		}
-		s := novacron.Series{
-			Labels:  make(novacron.Labels, 0, len(ts.Labels)),
-			Samples: make([]novacron.Sample, 0, len(ts.Samples)),
-		}
-		for _, l := range ts.Labels {
-			s.Labels = append(s.Labels, novacron.Label{Name: l.Name, Value: l.Value})
-		}
-		for _, smp := range ts.Samples {
-			s.Samples = append(s.Samples, novacron.Sample{T: smp.Timestamp, V: smp.Value})
-		}
-		if err := validateSeries(i, s); err != nil {
-			return dst[:start], err
-		}
-		dst = append(dst, s)
-	}
-	return dst, nil
+	return decodeChecked(b, sc, dst), nil
 }
 
 // Validate checks series against the rules remote-write receivers enforce
@@ -188,31 +167,13 @@ func validateSeries(i int, s novacron.Series) error {
 // Prometheus' classic label-name rule that every remote-write receiver
 // accepts.
 func IsValidLabelName(name string) bool {
-	if name == "" {
-		return false
-	}
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		if !(c == '_' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (i > 0 && c >= '0' && c <= '9')) {
-			return false
-		}
-	}
-	return true
+	return isValidLabelName(name)
 }
 
 // IsValidMetricName reports whether name matches [a-zA-Z_:][a-zA-Z0-9_:]*,
 // Prometheus' classic metric-name rule.
 func IsValidMetricName(name string) bool {
-	if name == "" {
-		return false
-	}
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		if !(c == '_' || c == ':' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (i > 0 && c >= '0' && c <= '9')) {
-			return false
-		}
-	}
-	return true
+	return isValidMetricName(name)
 }
 
 // SampleCount returns the number of samples in series.
@@ -222,14 +183,6 @@ func SampleCount(series []novacron.Series) int {
 		n += len(s.Samples)
 	}
 	return n
-}
-
-func promLabelsString(ls []prompb.Label) string {
-	nls := make(novacron.Labels, 0, len(ls))
-	for _, l := range ls {
-		nls = append(nls, novacron.Label{Name: l.Name, Value: l.Value})
-	}
-	return nls.String()
 }
 
 func growTimeseries(ts []prompb.TimeSeries, n int) []prompb.TimeSeries {
