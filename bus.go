@@ -92,6 +92,9 @@ type ConsumerOptions struct {
 	// StartAtEnd starts a group with no committed offsets at the newest
 	// records instead of the oldest. Default false (oldest).
 	StartAtEnd bool
+	// Assigned and Revoked, when set, are called as the member gains and
+	// loses partitions (see WithRebalanceListener). Default nil.
+	Assigned, Revoked func(ctx context.Context, topic string, partitions []int32)
 }
 
 // WithMaxPollRecords caps how many records one Poll returns.
@@ -102,6 +105,22 @@ func WithMaxPollRecords(n int) ConsumerOption {
 // WithStartAtEnd makes a new group start at the newest records.
 func WithStartAtEnd() ConsumerOption {
 	return func(o *ConsumerOptions) { o.StartAtEnd = true }
+}
+
+// WithRebalanceListener calls assigned when the member gains partitions of
+// a topic, before Poll returns any record of them, and revoked when it
+// loses partitions, before the bus commits what was acknowledged on them
+// and before another member can read them: a revoked callback that acks
+// records has them committed, so the next owner starts after them. Either
+// function may be nil. They run on a goroutine of the bus, possibly
+// concurrently with Poll and Ack on another goroutine, never concurrently
+// with each other for one member, and must return promptly (a rebalance
+// waits for them). A member that is closed gets revoked for everything it
+// still owns. Partitions taken away without a clean revoke (a member that
+// missed its session timeout) get no callback: the new owner's assigned
+// call is then the only notice.
+func WithRebalanceListener(assigned, revoked func(ctx context.Context, topic string, partitions []int32)) ConsumerOption {
+	return func(o *ConsumerOptions) { o.Assigned, o.Revoked = assigned, revoked }
 }
 
 // ApplyConsumerOptions returns the options with defaults filled in.

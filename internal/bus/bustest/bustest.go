@@ -42,6 +42,7 @@ func RunConformance(t *testing.T, newBus func(t *testing.T) novacron.Bus) {
 		{"PollHonoursContext", testPollContext},
 		{"SecondMemberSharesPartitions", testRebalanceShares},
 		{"AcksForRevokedPartitionsIgnored", testRevokedAcksIgnored},
+		{"RebalanceListener", testRebalanceListener},
 		{"EnsureTopicsIdempotent", testEnsureTopicsIdempotent},
 		{"ProduceAfterCloseFails", testProduceAfterClose},
 	}
@@ -526,4 +527,150 @@ func testProduceAfterClose(t *testing.T, b novacron.Bus) {
 	_, err = b.Consumer(Name(t, "group"), []string{topic})
 	require.ErrorIs(t, err, novacron.ErrBusClosed)
 	require.NoError(t, b.Close(), "Close is idempotent")
+}
+
+// listenerLog records a member's rebalance callbacks.
+type listenerLog struct {
+	mu       sync.Mutex
+	owned    map[int32]bool
+	assigned []int32
+	revoked  []int32
+	onRevoke func(parts []int32)
+}
+
+func (l *listenerLog) option(topic string) novacron.ConsumerOption {
+	l.owned = map[int32]bool{}
+	return novacron.WithRebalanceListener(
+		func(_ context.Context, tp string, parts []int32) {
+			if tp != topic {
+				return
+			}
+			l.mu.Lock()
+			defer l.mu.Unlock()
+			for _, p := range parts {
+				l.owned[p] = true
+			}
+			l.assigned = append(l.assigned, parts...)
+		},
+		func(_ context.Context, tp string, parts []int32) {
+			if tp != topic {
+				return
+			}
+			if l.onRevoke != nil {
+				l.onRevoke(parts)
+			}
+			l.mu.Lock()
+			defer l.mu.Unlock()
+			for _, p := range parts {
+				delete(l.owned, p)
+			}
+			l.revoked = append(l.revoked, parts...)
+		})
+}
+
+// requireOwned checks that every record comes from a partition the
+// listener was told of.
+func (l *listenerLog) requireOwned(t *testing.T, recs []*novacron.Record) {
+	t.Helper()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, r := range recs {
+		require.True(t, l.owned[r.Partition], "record of partition %d polled before its assigned callback", r.Partition)
+	}
+}
+
+// testRebalanceListener: the assigned callback runs before Poll returns
+// records of a partition; when a second member joins, the first member's
+// revoked callback runs before the second reads the moved partitions, and
+// what it acknowledges there is committed (the second member does not
+// re-read it); Close revokes what the member still owns.
+func testRebalanceListener(t *testing.T, b novacron.Bus) {
+	topic := ensure(t, b, 4)
+	group := Name(t, "group")
+	first := produceN(t, b, topic, "x", 80, 40)
+
+	var la listenerLog
+	var a novacron.Consumer // set before the first Poll; read under polledMu
+	var polledMu sync.Mutex
+	var polledA []*novacron.Record
+	la.onRevoke = func(parts []int32) {
+		// Acknowledge the first records read on the partitions being
+		// lost, as a stage writing a final checkpoint would; later ones
+		// stay unacknowledged and must reach the next owner.
+		polledMu.Lock()
+		defer polledMu.Unlock()
+		for _, r := range polledA {
+			if slices.Contains(parts, r.Partition) && strings.HasPrefix(string(r.Value), "x-") {
+				a.Ack(r)
+			}
+		}
+	}
+	a = consumer(t, b, group, []string{topic}, la.option(topic))
+	recs := pollN(t, a, len(first), Timeout)
+	la.requireOwned(t, recs)
+	polledMu.Lock()
+	polledA = recs
+	polledMu.Unlock()
+	require.ElementsMatch(t, []int32{0, 1, 2, 3}, la.assigned)
+
+	// A keeps polling (Kafka members must, to stay in the group) without
+	// acking anything outside its revoke callback.
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+			got, _ := a.Poll(ctx)
+			cancel()
+			polledMu.Lock()
+			polledA = append(polledA, got...)
+			polledMu.Unlock()
+		}
+	})
+	var lb listenerLog
+	bm := consumer(t, b, group, []string{topic}, lb.option(topic))
+	produceN(t, b, topic, "y", 80, 40)
+	var fromB []*novacron.Record
+	deadline := time.Now().Add(Timeout - 10*time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+		got, _ := bm.Poll(ctx)
+		cancel()
+		lb.requireOwned(t, got)
+		fromB = append(fromB, got...)
+		lb.mu.Lock()
+		n := len(lb.assigned)
+		lb.mu.Unlock()
+		if n > 0 && len(fromB) > 0 {
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "second member got no partitions (assigned %v, %d records; A revoked %v)", lb.assigned, len(fromB), la.revoked)
+	}
+	fromB = append(fromB, pollQuiet(t, bm, time.Second)...)
+	close(stop)
+	wg.Wait()
+
+	la.mu.Lock()
+	revokedA := slices.Clone(la.revoked)
+	la.mu.Unlock()
+	lb.mu.Lock()
+	assignedB := slices.Clone(lb.assigned)
+	lb.mu.Unlock()
+	require.NotEmpty(t, revokedA, "first member never told of its revoke")
+	for _, p := range assignedB {
+		require.Contains(t, revokedA, p, "partition %d assigned to B without A's revoke", p)
+	}
+	for _, r := range fromB {
+		require.True(t, strings.HasPrefix(string(r.Value), "y-"),
+			"B re-read %s of partition %d, acknowledged in A's revoke", r.Value, r.Partition)
+	}
+	closeConsumer(t, bm)
+	lb.mu.Lock()
+	require.ElementsMatch(t, assignedB, lb.revoked, "Close revokes what B owned")
+	lb.mu.Unlock()
 }

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -40,6 +42,7 @@ type Consumer struct {
 	lag    *busmetrics.LagReporter
 	closed bool
 
+	closing   atomic.Bool // Close has notified the revoke listener
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -244,20 +247,44 @@ func (c *Consumer) lagLocked() int64 {
 	return lag
 }
 
-func (c *Consumer) onAssigned(_ context.Context, _ *kgo.Client, assigned map[string][]int32) {
+func (c *Consumer) onAssigned(ctx context.Context, _ *kgo.Client, assigned map[string][]int32) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	for topic, parts := range assigned {
 		for _, p := range parts {
 			c.owned[tp{topic, p}] = &partState{hwm: -1}
 		}
 	}
+	c.mu.Unlock()
 	c.logger.Debug("partitions assigned", "partitions", assigned)
+	// franz-go fetches the partitions only after this returns, so the
+	// listener hears of them before Poll returns their records.
+	notify(ctx, c.opts.Assigned, assigned)
 }
 
-// onRevoked commits what was acknowledged on the revoked partitions, then
-// forgets them: later acks for them are ignored.
+// notify calls a rebalance listener once per topic, partitions sorted.
+func notify(ctx context.Context, f func(context.Context, string, []int32), parts map[string][]int32) {
+	if f == nil {
+		return
+	}
+	topics := make([]string, 0, len(parts))
+	for t := range parts {
+		topics = append(topics, t)
+	}
+	slices.Sort(topics)
+	for _, t := range topics {
+		if len(parts[t]) > 0 {
+			f(ctx, t, slices.Sorted(slices.Values(parts[t])))
+		}
+	}
+}
+
+// onRevoked tells the listener, commits what was acknowledged on the
+// revoked partitions (the listener's acks included), then forgets them:
+// later acks for them are ignored.
 func (c *Consumer) onRevoked(ctx context.Context, cl *kgo.Client, revoked map[string][]int32) {
+	if !c.closing.Load() { // Close has told the listener already
+		notify(ctx, c.opts.Revoked, revoked)
+	}
 	if err := cl.CommitMarkedOffsets(ctx); err != nil {
 		c.metrics.CommitErrors.Inc()
 		c.logger.Warn("commit on revoke failed", "err", err)
@@ -304,6 +331,18 @@ func (c *Consumer) onCommitted(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp 
 // to call more than once; later calls return the first result.
 func (c *Consumer) Close(ctx context.Context) error {
 	c.closeOnce.Do(func() {
+		if c.opts.Revoked != nil {
+			// The listener gets its revoke while acks still count, so
+			// what it acknowledges is in the commit below.
+			c.mu.Lock()
+			owned := map[string][]int32{}
+			for k := range c.owned {
+				owned[k.topic] = append(owned[k.topic], k.partition)
+			}
+			c.mu.Unlock()
+			notify(ctx, c.opts.Revoked, owned)
+		}
+		c.closing.Store(true)
 		if err := c.client.CommitMarkedOffsets(ctx); err != nil {
 			c.metrics.CommitErrors.Inc()
 			c.closeErr = fmt.Errorf("commit offsets (group=%q): %w", c.group, err)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"sync"
 
 	"github.com/novacron/novacron"
 	"github.com/novacron/novacron/internal/bus/internal/acktrack"
@@ -20,17 +21,35 @@ type Consumer struct {
 	opts   novacron.ConsumerOptions
 	lag    *busmetrics.LagReporter
 
+	// listener serialises this member's rebalance callbacks.
+	listener sync.Mutex
+
 	// Guarded by bus.mu.
-	owned  map[tp]*owned
-	order  []tp // owned partitions, sorted, for fair polling
-	next   int  // index in order where the next Poll starts
-	closed bool
+	closing bool // Close is running the revoke listener
+	owned   map[tp]*owned
+	order   []tp // owned partitions, sorted, for fair polling
+	next    int  // index in order where the next Poll starts
+	closed  bool
 }
 
 type owned struct {
 	pos   int64 // next offset to hand out
 	track acktrack.Partition
+	state partState
 }
+
+// partState is where an owned partition is in a hand-over.
+type partState uint8
+
+const (
+	// stateActive partitions are polled.
+	stateActive partState = iota
+	// stateAssigning partitions wait for the assigned listener.
+	stateAssigning
+	// stateRevoking partitions wait for the revoked listener; acks on
+	// them still count.
+	stateRevoking
+)
 
 var _ novacron.Consumer = (*Consumer)(nil)
 
@@ -73,6 +92,12 @@ func (b *Bus) Consumer(groupName string, topics []string, opts ...novacron.Consu
 // rebalance assigns the partitions of g's topics to its members: for each
 // topic, partition p goes to member p mod n of the n members subscribed
 // to it, in join order. b.mu must be held.
+//
+// A member with a rebalance listener hands a partition over in two steps,
+// as Kafka's cooperative protocol does: its revoked callback runs (on a
+// goroutine of its own, acks still counting) and only then may the next
+// owner take the partition; the next owner's assigned callback runs
+// before its Poll returns records of the partition.
 func (b *Bus) rebalance(g *group) {
 	want := make(map[*Consumer]map[tp]bool, len(g.members))
 	for _, c := range g.members {
@@ -85,7 +110,7 @@ func (b *Bus) rebalance(g *group) {
 		}
 		var subs []*Consumer
 		for _, c := range g.members {
-			if slices.Contains(c.topics, name) {
+			if slices.Contains(c.topics, name) && !c.closing {
 				subs = append(subs, c)
 			}
 		}
@@ -96,17 +121,45 @@ func (b *Bus) rebalance(g *group) {
 			want[subs[i%len(subs)]][tp{name, int32(i)}] = true
 		}
 	}
+	held := make(map[tp]*Consumer)
+	revoke := make(map[*Consumer]map[string][]int32)
 	for _, c := range g.members {
 		w := want[c]
-		for k := range c.owned {
-			if !w[k] {
-				delete(c.owned, k) // later acks are ignored
+		for k, st := range c.owned {
+			if !w[k] && st.state == stateActive && !c.closing {
+				if c.opts.Revoked == nil {
+					delete(c.owned, k) // later acks are ignored
+					continue
+				}
+				st.state = stateRevoking
+				if revoke[c] == nil {
+					revoke[c] = make(map[string][]int32)
+				}
+				revoke[c][k.topic] = append(revoke[c][k.topic], k.partition)
+			}
+			if c.owned[k] != nil {
+				held[k] = c
 			}
 		}
-		for k := range w {
-			if c.owned[k] == nil {
-				c.owned[k] = &owned{pos: g.committed[k]}
+	}
+	assign := make(map[*Consumer]map[string][]int32)
+	for _, c := range g.members {
+		for k := range want[c] {
+			if h := held[k]; h != nil && h != c {
+				continue // the old owner's revoke is still running
 			}
+			if c.owned[k] != nil {
+				continue
+			}
+			st := &owned{pos: g.committed[k]}
+			if c.opts.Assigned != nil {
+				st.state = stateAssigning
+				if assign[c] == nil {
+					assign[c] = make(map[string][]int32)
+				}
+				assign[c][k.topic] = append(assign[c][k.topic], k.partition)
+			}
+			c.owned[k] = st
 		}
 		c.order = c.order[:0]
 		for k := range c.owned {
@@ -118,7 +171,58 @@ func (b *Bus) rebalance(g *group) {
 		c.next = 0
 		c.lag.Set(c.lagLocked())
 	}
+	for c, parts := range revoke {
+		go b.handOver(g, c, c.opts.Revoked, parts, stateRevoking)
+	}
+	for c, parts := range assign {
+		go b.handOver(g, c, c.opts.Assigned, parts, stateAssigning)
+	}
 	b.broadcast()
+}
+
+// handOver runs a rebalance listener outside the bus lock, then finishes
+// the step: revoked partitions are released, assigned ones become
+// pollable, and the group is rebalanced again.
+func (b *Bus) handOver(g *group, c *Consumer, f func(context.Context, string, []int32), parts map[string][]int32, from partState) {
+	c.listener.Lock()
+	notify(context.Background(), f, parts)
+	c.listener.Unlock()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for topic, ps := range parts {
+		for _, p := range ps {
+			k := tp{topic, p}
+			st := c.owned[k]
+			if st == nil || st.state != from {
+				continue
+			}
+			if from == stateRevoking {
+				delete(c.owned, k)
+			} else {
+				st.state = stateActive
+			}
+		}
+	}
+	if !b.closed {
+		b.rebalance(g)
+	}
+}
+
+// notify calls a rebalance listener once per topic, partitions sorted.
+func notify(ctx context.Context, f func(context.Context, string, []int32), parts map[string][]int32) {
+	if f == nil {
+		return
+	}
+	topics := make([]string, 0, len(parts))
+	for t := range parts {
+		topics = append(topics, t)
+	}
+	slices.Sort(topics)
+	for _, t := range topics {
+		if len(parts[t]) > 0 {
+			f(ctx, t, slices.Sorted(slices.Values(parts[t])))
+		}
+	}
 }
 
 // Poll implements novacron.Consumer. The records are copies the caller
@@ -128,7 +232,7 @@ func (c *Consumer) Poll(ctx context.Context) ([]*novacron.Record, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for {
-		if c.closed || b.closed {
+		if c.closed || c.closing || b.closed {
 			return nil, novacron.ErrBusClosed
 		}
 		if out := c.take(); len(out) > 0 {
@@ -155,6 +259,9 @@ func (c *Consumer) take() []*novacron.Record {
 	for i := 0; i < n && len(out) < limit; i++ {
 		k := c.order[(c.next+i)%n]
 		st := c.owned[k]
+		if st.state != stateActive {
+			continue
+		}
 		p := c.bus.topics[k.topic].parts[k.partition]
 		st.pos = max(st.pos, p.base)
 		from := len(out)
@@ -228,14 +335,31 @@ func (c *Consumer) lagLocked() int64 {
 }
 
 // Close leaves the group; what was acknowledged is already committed.
-// Its partitions go to the remaining members. Close is idempotent.
-func (c *Consumer) Close(context.Context) error {
+// A rebalance listener is told of the revoke of every partition still
+// owned first (its acks count). The partitions go to the remaining
+// members. Close is idempotent.
+func (c *Consumer) Close(ctx context.Context) error {
 	b := c.bus
 	b.mu.Lock()
-	defer b.mu.Unlock()
-	if c.closed {
+	if c.closed || c.closing {
+		b.mu.Unlock()
 		return nil
 	}
+	if c.opts.Revoked != nil {
+		c.closing = true
+		parts := map[string][]int32{}
+		for k, st := range c.owned {
+			if st.state == stateActive {
+				parts[k.topic] = append(parts[k.topic], k.partition)
+			}
+		}
+		b.mu.Unlock()
+		c.listener.Lock()
+		notify(ctx, c.opts.Revoked, parts)
+		c.listener.Unlock()
+		b.mu.Lock()
+	}
+	defer b.mu.Unlock()
 	c.closed = true
 	c.group.members = slices.DeleteFunc(c.group.members, func(m *Consumer) bool { return m == c })
 	clear(c.owned)
