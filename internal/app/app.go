@@ -361,7 +361,7 @@ func (a *App) openAlerting(ctx context.Context) ([]func(*gin.RouterGroup), error
 	a.db = db
 	deps := alerting.Deps{DB: db}
 	if a.store != nil {
-		deps.Query, deps.Appendable = a.store, a.store.DB()
+		deps.Query, deps.Appendable = a.store, a.store.Appendable()
 	} else {
 		q := a.cfg.Storage.Remote.Query
 		deps.RemoteQuery = &q

@@ -43,6 +43,13 @@ type Store struct {
 
 	mu     sync.RWMutex // held for reading by Write, for writing by Shutdown
 	closed bool
+	// appendMu serialises appenders. The head creates series with IDs
+	// from a counter and adds them to its postings; concurrent appenders
+	// can add them out of order, and the head then sorts a postings list
+	// in place while queries may be reading it (a data race in the TSDB,
+	// prometheus/prometheus#15317). One appender at a time keeps IDs in
+	// order.
+	appendMu sync.Mutex
 }
 
 var _ storage.Writer = (*Store)(nil)
@@ -144,6 +151,8 @@ func (s *Store) Write(ctx context.Context, batch []novacron.Series) error {
 	if s.closed {
 		return ErrClosed
 	}
+	s.appendMu.Lock()
+	defer s.appendMu.Unlock()
 	app := s.db.AppenderV2(ctx)
 	var b labels.ScratchBuilder
 	appended := 0
@@ -192,6 +201,35 @@ func (s *Store) Write(ctx context.Context, batch []novacron.Series) error {
 		s.m.rejected.WithLabelValues(reasonDuplicate).Add(float64(dup))
 	}
 	return nil
+}
+
+// Appendable returns the TSDB as an AppendableV2 for other writers in
+// the process (the rule manager's recording rules and ALERTS series).
+// Each appender holds the store's append lock from creation until Commit
+// or Rollback, so it never runs beside Write (see appendMu).
+func (s *Store) Appendable() promstorage.AppendableV2 { return lockedAppendable{s} }
+
+type lockedAppendable struct{ s *Store }
+
+func (l lockedAppendable) AppenderV2(ctx context.Context) promstorage.AppenderV2 {
+	l.s.appendMu.Lock()
+	return &lockedAppender{AppenderV2: l.s.db.AppenderV2(ctx), mu: &l.s.appendMu}
+}
+
+type lockedAppender struct {
+	promstorage.AppenderV2
+	mu   *sync.Mutex
+	once sync.Once
+}
+
+func (a *lockedAppender) Commit() error {
+	defer a.once.Do(a.mu.Unlock)
+	return a.AppenderV2.Commit()
+}
+
+func (a *lockedAppender) Rollback() error {
+	defer a.once.Do(a.mu.Unlock)
+	return a.AppenderV2.Rollback()
 }
 
 // Ping reports ErrClosed after Shutdown and nil otherwise.
