@@ -159,6 +159,7 @@ func (c *Collector) plan(insts []*instance, listed map[string][]listedMetric) []
 				qs = append(qs, &query{inst: in, spec: s, dims: idDim, device: s.device})
 			}
 		}
+		seen := map[string]bool{}
 		for _, lm := range listed[in.vm.ID] {
 			for i := range specs {
 				s := &specs[i]
@@ -176,7 +177,8 @@ func (c *Collector) plan(insts []*instance, listed map[string][]listedMetric) []
 				if ns != NamespaceEC2 && !agentDimsWanted(s, lm.dims, &q.device) {
 					continue
 				}
-				if !slices.ContainsFunc(qs, func(o *query) bool { return o.key() == q.key() }) {
+				if k := q.key(); !seen[k] {
+					seen[k] = true
 					qs = append(qs, q)
 				}
 			}
