@@ -138,6 +138,10 @@ func (a *Actuator) consume(ctx context.Context, ev novacron.Event) error {
 		if act == nil {
 			continue
 		}
+		if _, err := a.st.get(ctx, act.ID); err == nil {
+			a.m.events.WithLabelValues("duplicate").Inc()
+			continue
+		}
 		actor := "policy:" + p.Name
 		inserted, err := a.st.insert(ctx, act, AuditEntry{ActionID: act.ID, VMID: act.VMID, Time: act.CreatedAt, Actor: actor,
 			Event: "plan", ToState: act.State, Message: act.Explanation})
