@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	novacron "github.com/novacron/novacron"
+	"github.com/novacron/novacron/collectors/collectormetrics"
 	"github.com/novacron/novacron/collectors/libvirt/conn"
 )
 
@@ -46,7 +47,7 @@ type Collector struct {
 	cfg    Config
 	log    *slog.Logger
 	sink   novacron.Sink
-	m      *metrics
+	m      *collectormetrics.Metrics
 	now    func() time.Time
 	hosts  []*host
 	events chan novacron.Event
@@ -111,7 +112,7 @@ func New(cfg Config, set Settings, sink novacron.Sink) (*Collector, error) {
 		}
 		c.hosts = append(c.hosts, h)
 	}
-	m, err := newMetrics(set.Registerer)
+	m, err := collectormetrics.New(set.Registerer, TypeName)
 	if err != nil {
 		return nil, err
 	}
@@ -147,7 +148,7 @@ func (c *Collector) pushEvent(ev novacron.Event) {
 	select {
 	case c.events <- ev:
 	default:
-		c.m.errDeliver.Inc()
+		c.m.ErrDeliver.Inc()
 		c.log.Warn("libvirt lifecycle event dropped: too many pending", "vm_id", ev.VMID)
 	}
 }
@@ -235,7 +236,7 @@ func (c *Collector) collect(ctx context.Context) ([]novacron.Series, bool) {
 			var err error
 			changed[i], err = h.collect(hctx, now, &emitters[i])
 			if err != nil && ctx.Err() == nil {
-				c.m.errCollect.Inc()
+				c.m.ErrCollect.Inc()
 			}
 		})
 	}
@@ -270,8 +271,8 @@ func (c *Collector) cycle(ctx context.Context) {
 		c.deliveryFailed(ctx, "series", err)
 	} else {
 		c.deliverySucceeded()
-		c.m.series.Add(float64(n))
-		c.m.samples.Add(float64(n))
+		c.m.Series.Add(float64(n))
+		c.m.Samples.Add(float64(n))
 	}
 	c.deliverEvents(ctx)
 	now := c.now()
@@ -280,7 +281,7 @@ func (c *Collector) cycle(ctx context.Context) {
 	if !c.invSent || due || c.invDirty {
 		c.deliverInventory(ctx, now)
 	}
-	c.m.cycle.Observe(time.Since(began).Seconds())
+	c.m.Cycle.Observe(time.Since(began).Seconds())
 }
 
 // inventory returns a snapshot of what the collector last read. Only the
@@ -328,7 +329,7 @@ func (c *Collector) deliveryFailed(ctx context.Context, what string, err error) 
 	if ctx.Err() != nil {
 		return // shutting down
 	}
-	c.m.errDeliver.Inc()
+	c.m.ErrDeliver.Inc()
 	if !c.failing {
 		c.failing = true
 		c.log.Warn("libvirt collector delivery failed; counting further failures silently until it recovers", "what", what, "err", err)

@@ -131,7 +131,7 @@ func TestCollectTestDriverAndBadHosts(t *testing.T) {
 	}
 	require.ElementsMatch(t, []string{"host-a", "host-b"}, hostIDs, "hosts never reached are not in inventory")
 
-	require.GreaterOrEqual(t, testutil.ToFloat64(c.m.errCollect), 4.0, "the two bad hosts fail every cycle")
+	require.GreaterOrEqual(t, testutil.ToFloat64(c.m.ErrCollect), 4.0, "the two bad hosts fail every cycle")
 	problems, err := testutil.GatherAndLint(reg)
 	require.NoError(t, err)
 	require.Empty(t, problems)

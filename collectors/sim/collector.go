@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	novacron "github.com/novacron/novacron"
+	"github.com/novacron/novacron/collectors/collectormetrics"
 )
 
 // Settings are what the binary injects into the collector.
@@ -42,7 +43,7 @@ type Collector struct {
 	log   *slog.Logger
 	sink  novacron.Sink
 	fleet *Fleet
-	m     *metrics
+	m     *collectormetrics.Metrics
 	tick  time.Duration
 	dirty chan struct{}
 
@@ -86,7 +87,7 @@ func New(cfg Config, set Settings, sink novacron.Sink) (*Collector, error) {
 	if err != nil {
 		return nil, err
 	}
-	m, err := newMetrics(set.Registerer)
+	m, err := collectormetrics.New(set.Registerer, Provider)
 	if err != nil {
 		return nil, err
 	}
@@ -183,15 +184,15 @@ func (c *Collector) cycle(ctx context.Context, simNow time.Time) {
 		c.deliveryFailed(ctx, "series", err)
 	} else {
 		c.deliverySucceeded()
-		c.m.series.Add(float64(n))
-		c.m.samples.Add(float64(n))
+		c.m.Series.Add(float64(n))
+		c.m.Samples.Add(float64(n))
 	}
 	changed := c.deliverEvents(ctx)
 	due := c.cfg.InventoryInterval > 0 && simNow.Sub(c.invSentAt) >= c.cfg.InventoryInterval
 	if !c.invSent || due || changed {
 		c.deliverInventory(ctx, simNow)
 	}
-	c.m.cycle.Observe(time.Since(began).Seconds())
+	c.m.Cycle.Observe(time.Since(began).Seconds())
 }
 
 // deliverEvents hands pending lifecycle events to the sink and reports
@@ -199,7 +200,7 @@ func (c *Collector) cycle(ctx context.Context, simNow time.Time) {
 func (c *Collector) deliverEvents(ctx context.Context) bool {
 	events, dropped := c.fleet.TakeEvents(nil)
 	if dropped > 0 {
-		c.m.errDeliver.Add(float64(dropped))
+		c.m.ErrDeliver.Add(float64(dropped))
 		c.log.Warn("sim lifecycle events dropped: too many actions between deliveries", "dropped", dropped)
 	}
 	if len(events) == 0 {
@@ -225,7 +226,7 @@ func (c *Collector) deliveryFailed(ctx context.Context, what string, err error) 
 	if ctx.Err() != nil {
 		return // shutting down
 	}
-	c.m.errDeliver.Inc()
+	c.m.ErrDeliver.Inc()
 	if !c.failing {
 		c.failing = true
 		c.log.Warn("sim collector delivery failed; counting further failures silently until it recovers", "what", what, "err", err)

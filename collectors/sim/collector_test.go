@@ -116,9 +116,9 @@ func TestStartConsumeShutdown(t *testing.T) {
 		for _, b := range batches {
 			total += len(b)
 		}
-		require.Equal(t, float64(total), testutil.ToFloat64(c.m.series))
-		require.Equal(t, float64(total), testutil.ToFloat64(c.m.samples))
-		require.Equal(t, 0.0, testutil.ToFloat64(c.m.errDeliver))
+		require.Equal(t, float64(total), testutil.ToFloat64(c.m.Series))
+		require.Equal(t, float64(total), testutil.ToFloat64(c.m.Samples))
+		require.Equal(t, 0.0, testutil.ToFloat64(c.m.ErrDeliver))
 		mfs, err := reg.Gather()
 		require.NoError(t, err)
 		var cycles uint64
@@ -161,8 +161,8 @@ func TestDeliveryFailuresAreCountedNotFatal(t *testing.T) {
 		require.Empty(t, sink.Batches())
 		// 4 series batches and 4 inventory attempts (retried each cycle
 		// until one is delivered).
-		require.Equal(t, 8.0, testutil.ToFloat64(c.m.errDeliver))
-		require.Equal(t, 0.0, testutil.ToFloat64(c.m.series))
+		require.Equal(t, 8.0, testutil.ToFloat64(c.m.ErrDeliver))
+		require.Equal(t, 0.0, testutil.ToFloat64(c.m.Series))
 
 		sink.SetErr(nil)
 		time.Sleep(15 * time.Second)
