@@ -9,13 +9,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/novacron/novacron"
+	"github.com/novacron/novacron/pipeline/deadletter"
 )
 
 // Settings are what the binary injects.
@@ -142,15 +142,8 @@ func (s *Subscriber) one(ctx context.Context, r *novacron.Record) bool {
 			return true
 		}
 		if novacron.IsPermanent(err) {
-			msg := fmt.Sprintf("record at topic %s partition %d offset %d: %v", r.Topic, r.Partition, r.Offset, err)
 			s.logger.Warn("record dead-lettered", "partition", r.Partition, "offset", r.Offset, "err", err)
-			dl := &novacron.Record{Topic: s.deadLetter, Key: r.Key, Value: r.Value, Headers: []novacron.RecordHeader{
-				{Key: "novacron.error", Value: []byte(msg)},
-				{Key: "novacron.stage", Value: []byte("decode")},
-				{Key: "novacron.source.topic", Value: []byte(r.Topic)},
-				{Key: "novacron.source.partition", Value: []byte(strconv.Itoa(int(r.Partition)))},
-				{Key: "novacron.source.offset", Value: []byte(strconv.FormatInt(r.Offset, 10))},
-			}}
+			dl := deadletter.Record(s.deadLetter, r, "decode", err)
 			if err := s.bus.Produce(ctx, dl); err == nil {
 				s.metrics.records.WithLabelValues("deadletter").Inc()
 				s.consumer.Ack(r)
