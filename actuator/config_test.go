@@ -1,0 +1,32 @@
+package actuator_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	novacron "github.com/novacron/novacron"
+	"github.com/novacron/novacron/actuator"
+)
+
+func TestDefaultConfigValidates(t *testing.T) {
+	cfg := actuator.NewDefaultConfig()
+	require.NoError(t, cfg.Validate())
+	require.Equal(t, actuator.ModeDryRun, cfg.DefaultMode)
+	cfg.DefaultMode, cfg.Workers = "yolo", 0
+	cfg.Policies = append(cfg.Policies, actuator.Policy{Name: "bad name"})
+	err := cfg.Validate()
+	require.ErrorContains(t, err, "default_mode")
+	require.ErrorContains(t, err, "workers")
+	require.ErrorContains(t, err, "policies[3].name")
+	require.ErrorContains(t, err, "policies[3].match.kinds")
+}
+
+func TestShutdownWithoutStart(t *testing.T) {
+	e := newSim(t, nil)
+	a, err := actuator.New(testConfig(actuator.ModeAuto), actuator.Settings{}, actuator.Deps{DB: sqliteDB(t), Drivers: map[string]novacron.Driver{"sim": e.fleet}})
+	require.NoError(t, err)
+	require.NoError(t, a.Shutdown(context.Background()))
+	require.NoError(t, a.Shutdown(context.Background()))
+}
