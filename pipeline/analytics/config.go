@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/novacron/novacron/internal/confutil"
+	"github.com/novacron/novacron/pipeline/analytics/correlate"
 )
 
 // Checkpoint store types.
@@ -52,6 +53,9 @@ type Config struct {
 	Forecast ForecastConfig `yaml:"forecast"`
 	// Checkpoint configures where model state is kept.
 	Checkpoint CheckpointConfig `yaml:"checkpoint"`
+	// Correlation groups anomalies into incidents (package correlate): a
+	// consumer group of its own on the events topic, run beside the stage.
+	Correlation correlate.Config `yaml:"correlation"`
 	// Rules choose the models for each series: the first rule whose
 	// selector matches wins; a series no rule matches is not modelled.
 	// Default: DefaultRules. An empty list models nothing.
@@ -183,7 +187,8 @@ func NewDefaultConfig() Config {
 			Interval:   30 * time.Second,
 			MaxRecords: 20000,
 		},
-		Rules: DefaultRules(),
+		Correlation: correlate.NewDefaultConfig(),
+		Rules:       DefaultRules(),
 	}
 }
 
@@ -255,6 +260,11 @@ func (c *Config) Validate() error {
 	}
 	if k.MaxRecords < 1 {
 		add("checkpoint.max_records", "must be at least 1, got %d", k.MaxRecords)
+	}
+	if c.Correlation.Enabled {
+		if err := c.Correlation.Validate(); err != nil {
+			errs = append(errs, confutil.Prefix("correlation", err))
+		}
 	}
 	for i, r := range c.Rules {
 		if err := r.validate(); err != nil {

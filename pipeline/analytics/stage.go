@@ -18,6 +18,7 @@ import (
 	"github.com/novacron/novacron"
 	"github.com/novacron/novacron/internal/storage/prw"
 	"github.com/novacron/novacron/pipeline/analytics/checkpoint"
+	"github.com/novacron/novacron/pipeline/analytics/correlate"
 )
 
 // Enqueuer accepts derived series for storage; *storage.Sender implements
@@ -66,6 +67,7 @@ type Stage struct {
 	metrics *metrics
 	proc    *Processor
 	now     func() time.Time
+	set     Settings
 
 	consumer novacron.Consumer
 	cancel   context.CancelFunc
@@ -73,11 +75,19 @@ type Stage struct {
 	mu       sync.Mutex
 	stopped  bool
 
-	// Owned by the loop goroutine.
-	pending []*novacron.Record
-	dirty   map[int32]bool
-	out     Output
-	lastCP  time.Time
+	// pmu guards what follows: the loop and the rebalance listener share
+	// the processor.
+	pmu sync.Mutex
+	// owned are the samples partitions the rebalance listener says this
+	// member owns; listening is set once it has spoken (a bus without
+	// listener support leaves it false and every partition is processed).
+	owned     map[int32]bool
+	listening bool
+	corr      *correlate.Stage
+	pending   []*novacron.Record
+	dirty     map[int32]bool
+	out       Output
+	lastCP    time.Time
 	// inflight counts derived batches handed to the writer and not done.
 	inflight  sync.WaitGroup
 	writeErrs atomic.Int64
@@ -119,7 +129,7 @@ func New(cfg Config, set Settings, bus novacron.Bus, writer Enqueuer, topics Top
 	}
 	return &Stage{cfg: cfg, topics: topics, bus: bus, writer: writer, store: store,
 		logger: set.Logger.With("component", "analytics"), metrics: newMetrics(set.Registerer),
-		proc: proc, now: set.Now, dirty: map[int32]bool{}}, nil
+		proc: proc, now: set.Now, dirty: map[int32]bool{}, owned: map[int32]bool{}, set: set}, nil
 }
 
 // Start creates the checkpoint topic when it is used, joins the consumer
@@ -131,7 +141,19 @@ func (s *Stage) Start(ctx context.Context) error {
 			return fmt.Errorf("create checkpoint topic %q (checkpoint.topic): %w", s.cfg.Checkpoint.Topic, err)
 		}
 	}
-	c, err := s.bus.Consumer(s.cfg.Group, []string{s.topics.Samples}, novacron.WithMaxPollRecords(s.cfg.MaxPollRecords))
+	if s.cfg.Correlation.Enabled {
+		corr, err := correlate.NewStage(s.cfg.Correlation, correlate.Settings{Logger: s.set.Logger, Registerer: s.set.Registerer},
+			s.bus, s.topics.Events)
+		if err != nil {
+			return fmt.Errorf("correlation: %w", err)
+		}
+		if err := corr.Start(ctx); err != nil {
+			return err
+		}
+		s.corr = corr
+	}
+	c, err := s.bus.Consumer(s.cfg.Group, []string{s.topics.Samples}, novacron.WithMaxPollRecords(s.cfg.MaxPollRecords),
+		novacron.WithRebalanceListener(s.assigned, s.revoked))
 	if err != nil {
 		return fmt.Errorf("join consumer group %q (group) on topic %q: %w", s.cfg.Group, s.topics.Samples, err)
 	}
@@ -155,11 +177,68 @@ func (s *Stage) Shutdown(ctx context.Context) error {
 	s.stopped = true
 	s.cancel()
 	<-s.loopDone
-	err := s.checkpoint(ctx)
+	s.pmu.Lock()
+	err := s.checkpoint(ctx, nil)
+	s.pmu.Unlock()
 	if err != nil {
 		err = fmt.Errorf("analytics: final checkpoint (records since the last one will be re-read): %w", err)
 	}
-	return errors.Join(err, s.consumer.Close(ctx))
+	// Close revokes what is left through the listener: nothing pending.
+	err = errors.Join(err, s.consumer.Close(ctx))
+	if s.corr != nil {
+		err = errors.Join(err, s.corr.Shutdown(ctx))
+	}
+	return err
+}
+
+// assigned is the rebalance listener's gain: the partitions' state is
+// dropped so their checkpoints are loaded before their first record is
+// processed (whatever this processor held of them may be stale: another
+// member owned them in between).
+func (s *Stage) assigned(_ context.Context, topic string, parts []int32) {
+	if topic != s.topics.Samples {
+		return
+	}
+	s.pmu.Lock()
+	defer s.pmu.Unlock()
+	s.listening = true
+	for _, p := range parts {
+		s.owned[p] = true
+		s.proc.Drop(p)
+	}
+	s.logger.Info("partitions assigned", "partitions", parts)
+}
+
+// revoked is the rebalance listener's loss: a final checkpoint of the
+// partitions (the bus commits the acknowledgements right after, before
+// the next owner reads), then their state is dropped and their records
+// are no longer processed or checkpointed, so a late checkpoint by this
+// member cannot overwrite the next owner's.
+func (s *Stage) revoked(ctx context.Context, topic string, parts []int32) {
+	if topic != s.topics.Samples {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	s.pmu.Lock()
+	defer s.pmu.Unlock()
+	s.listening = true
+	set := make(map[int32]bool, len(parts))
+	for _, p := range parts {
+		set[p] = true
+	}
+	if err := s.checkpoint(ctx, set); err != nil {
+		s.logger.Warn("final checkpoint of revoked partitions failed; the next owner re-reads from the last one", "partitions", parts, "err", err)
+		s.metrics.checkpoints.WithLabelValues("error").Inc()
+	}
+	for _, p := range parts {
+		delete(s.owned, p)
+		delete(s.dirty, p)
+		s.proc.Drop(p)
+	}
+	s.pending = slices.DeleteFunc(s.pending, func(r *novacron.Record) bool { return set[r.Partition] })
+	s.metrics.series.Set(float64(s.proc.SeriesCount()))
+	s.logger.Info("partitions revoked", "partitions", parts)
 }
 
 func (s *Stage) loop(ctx context.Context) {
@@ -167,8 +246,14 @@ func (s *Stage) loop(ctx context.Context) {
 	var lastLag time.Time
 	for {
 		wait := s.cfg.Checkpoint.Interval - time.Since(s.lastCP)
-		if wait <= 0 || len(s.pending) >= s.cfg.Checkpoint.MaxRecords {
-			if err := s.checkpoint(ctx); err != nil {
+		s.pmu.Lock()
+		npending := len(s.pending)
+		s.pmu.Unlock()
+		if wait <= 0 || npending >= s.cfg.Checkpoint.MaxRecords {
+			s.pmu.Lock()
+			err := s.checkpoint(ctx, nil)
+			s.pmu.Unlock()
+			if err != nil {
 				if ctx.Err() != nil {
 					return
 				}
@@ -198,7 +283,10 @@ func (s *Stage) loop(ctx context.Context) {
 			lastLag = time.Now()
 		}
 		if len(recs) > 0 {
-			if err := s.handle(ctx, recs); err != nil {
+			s.pmu.Lock()
+			err := s.handle(ctx, recs)
+			s.pmu.Unlock()
+			if err != nil {
 				return // ctx ended; unacknowledged records are re-read
 			}
 		}
@@ -206,8 +294,12 @@ func (s *Stage) loop(ctx context.Context) {
 }
 
 // handle processes one poll. Records stay pending (unacknowledged) until
-// a checkpoint covers them.
+// a checkpoint covers them. Records of partitions revoked since the poll
+// are skipped: their next owner reads them. s.pmu must be held.
 func (s *Stage) handle(ctx context.Context, recs []*novacron.Record) error {
+	if s.listening {
+		recs = slices.DeleteFunc(recs, func(r *novacron.Record) bool { return !s.owned[r.Partition] })
+	}
 	if err := s.restore(ctx, recs); err != nil {
 		return err
 	}
@@ -375,10 +467,19 @@ func EventKey(e novacron.Event) string {
 }
 
 // checkpoint waits for the derived writes in flight, saves the state of
-// the partitions that changed, then acknowledges the records it covers.
-func (s *Stage) checkpoint(ctx context.Context) error {
-	s.lastCP = time.Now()
-	if len(s.pending) == 0 {
+// the partitions that changed (of only, when not nil), then acknowledges
+// the records it covers. s.pmu must be held.
+func (s *Stage) checkpoint(ctx context.Context, only map[int32]bool) error {
+	if only == nil {
+		s.lastCP = time.Now()
+	}
+	covered := 0
+	for _, r := range s.pending {
+		if only == nil || only[r.Partition] {
+			covered++
+		}
+	}
+	if covered == 0 {
 		return nil
 	}
 	start := time.Now()
@@ -392,6 +493,9 @@ func (s *Stage) checkpoint(ctx context.Context) error {
 	snaps := make(map[int32][]byte, len(s.dirty))
 	size := 0
 	for p := range s.dirty {
+		if only != nil && !only[p] {
+			continue
+		}
 		b, err := s.proc.Snapshot(p)
 		if err != nil {
 			return err
@@ -404,10 +508,23 @@ func (s *Stage) checkpoint(ctx context.Context) error {
 	if err := s.store.Save(ctx, snaps); err != nil {
 		return err
 	}
-	s.consumer.Ack(s.pending...)
-	clear(s.pending)
-	s.pending = s.pending[:0]
-	clear(s.dirty)
+	if only == nil {
+		s.consumer.Ack(s.pending...)
+		clear(s.pending)
+		s.pending = s.pending[:0]
+		clear(s.dirty)
+	} else {
+		s.pending = slices.DeleteFunc(s.pending, func(r *novacron.Record) bool {
+			if only[r.Partition] {
+				s.consumer.Ack(r)
+				return true
+			}
+			return false
+		})
+		for p := range only {
+			delete(s.dirty, p)
+		}
+	}
 	s.metrics.checkpoints.WithLabelValues("ok").Inc()
 	s.metrics.checkpointBytes.Observe(float64(size))
 	s.metrics.checkpointDuration.Observe(time.Since(start).Seconds())
