@@ -89,7 +89,8 @@ receivers:
 		return false
 	}, time.Minute, 100*time.Millisecond, "the webhook receives the firing alert")
 
-	var alerts json.RawMessage
-	require.Equal(t, http.StatusOK, apiGet(t, base, tok, "/api/v1/alerts", &alerts))
-	require.Contains(t, string(alerts), "SimFleetPresent")
+	require.Eventually(t, func() bool {
+		var alerts json.RawMessage
+		return apiGet(t, base, tok, "/api/v1/alerts", &alerts) == http.StatusOK && strings.Contains(string(alerts), "SimFleetPresent")
+	}, 30*time.Second, 100*time.Millisecond, "the alert is listed by the API")
 }

@@ -18,6 +18,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/novacron/novacron"
+	"github.com/novacron/novacron/actuator"
+	actapi "github.com/novacron/novacron/actuator/api"
+	actaws "github.com/novacron/novacron/actuator/aws"
+	actlibvirt "github.com/novacron/novacron/actuator/libvirt"
 	"github.com/novacron/novacron/alerting"
 	alertapi "github.com/novacron/novacron/alerting/api"
 	"github.com/novacron/novacron/api"
@@ -63,15 +67,17 @@ type App struct {
 	server *api.Server
 	sim    *sim.Collector
 	// collectors are every started collector, the simulated fleet included.
-	collectors []novacron.Collector
-	fleet      *inventory.Store
-	scraper    *selfscrape.Scraper
-	analytics  *analytics.Stage
-	alerting   *alerting.Alerting
-	db         *statedb.DB
-	events     *events.Index
-	token      api.TokenSource
-	closeOnce  bool
+	collectors    []novacron.Collector
+	collectorKeys []string
+	actuator      *actuator.Actuator
+	fleet         *inventory.Store
+	scraper       *selfscrape.Scraper
+	analytics     *analytics.Stage
+	alerting      *alerting.Alerting
+	db            *statedb.DB
+	events        *events.Index
+	token         api.TokenSource
+	closeOnce     bool
 }
 
 // New returns an App for the roles; nothing runs before Open.
@@ -163,13 +169,18 @@ func (a *App) Open(ctx context.Context) error {
 			a.analytics = st
 		}
 	}
+	if a.has(RoleCollector) {
+		if err := a.buildCollectors(); err != nil {
+			return err
+		}
+	}
 	if a.has(RoleAPI) {
 		if err := a.openAPI(ctx); err != nil {
 			return err
 		}
 	}
 	if a.has(RoleCollector) {
-		if err := a.openCollectors(ctx); err != nil {
+		if err := a.startCollectors(ctx); err != nil {
 			return err
 		}
 	}
@@ -190,9 +201,9 @@ func (a *App) Open(ctx context.Context) error {
 	return nil
 }
 
-// openCollectors builds and starts the enabled collectors, each
-// delivering to the publisher.
-func (a *App) openCollectors(ctx context.Context) error {
+// buildCollectors builds the enabled collectors, each delivering to the
+// publisher; startCollectors starts them once their consumers run.
+func (a *App) buildCollectors() error {
 	pub := publish.New(a.bus, publish.Topics{
 		Samples: a.cfg.Topics.Samples, Inventory: a.cfg.Topics.Inventory, Events: a.cfg.Topics.Events,
 	}, publish.Settings{Logger: a.logger, Registerer: a.Registry})
@@ -225,12 +236,19 @@ func (a *App) openCollectors(ctx context.Context) error {
 	}
 	for _, n := range cs {
 		a.collectors = append(a.collectors, n.c)
-		if err := n.c.Start(ctx); err != nil {
-			return fmt.Errorf("start %s: %w", n.key, err)
-		}
+		a.collectorKeys = append(a.collectorKeys, n.key)
 	}
 	if len(cs) == 0 {
 		a.logger.Warn("the collector role runs no collector: enable one under collectors")
+	}
+	return nil
+}
+
+func (a *App) startCollectors(ctx context.Context) error {
+	for i, c := range a.collectors {
+		if err := c.Start(ctx); err != nil {
+			return fmt.Errorf("start %s: %w", a.collectorKeys[i], err)
+		}
 	}
 	return nil
 }
@@ -321,6 +339,11 @@ func (a *App) openAPI(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	am, err := a.openActuator(ctx, q)
+	if err != nil {
+		return err
+	}
+	mounts = append(mounts, am...)
 	a.events = events.NewIndex(events.NewDefaultConfig())
 	esub := subscribe.Events(a.bus, "novacron-api-events-"+randomSuffix(), a.cfg.Topics.Events, a.cfg.Topics.DeadLetter,
 		a.events, subscribe.Settings{Logger: a.logger, Registerer: a.Registry})
@@ -354,11 +377,10 @@ func (a *App) openAlerting(ctx context.Context) ([]func(*gin.RouterGroup), error
 	if !a.cfg.Alerting.Enabled {
 		return nil, nil
 	}
-	db, err := statedb.Open(ctx, a.cfg.StateConfig(), statedb.Settings{Logger: a.logger, Registerer: a.Registry})
+	db, err := a.stateDB(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("state database: %w", err)
+		return nil, err
 	}
-	a.db = db
 	deps := alerting.Deps{DB: db}
 	if a.store != nil {
 		deps.Query, deps.Appendable = a.store, a.store.Appendable()
@@ -384,6 +406,79 @@ func (a *App) openAlerting(ctx context.Context) ([]func(*gin.RouterGroup), error
 	}
 	a.subs = append(a.subs, sub)
 	return []func(*gin.RouterGroup){alertapi.Mount(al, a.logger)}, nil
+}
+
+// stateDB opens the state database once for the components that share it.
+func (a *App) stateDB(ctx context.Context) (*statedb.DB, error) {
+	if a.db != nil {
+		return a.db, nil
+	}
+	db, err := statedb.Open(ctx, a.cfg.StateConfig(), statedb.Settings{Logger: a.logger, Registerer: a.Registry})
+	if err != nil {
+		return nil, fmt.Errorf("state database: %w", err)
+	}
+	a.db = db
+	return db, nil
+}
+
+// openActuator starts the actuator with the drivers this process has,
+// fed by the events and inventory topics, when enabled.
+func (a *App) openActuator(ctx context.Context, query http.Handler) ([]func(*gin.RouterGroup), error) {
+	ac := a.cfg.Actuator
+	if !ac.Enabled {
+		return nil, nil
+	}
+	drivers := map[string]novacron.Driver{}
+	if a.sim != nil {
+		d := a.sim.Driver()
+		drivers[d.Provider()] = d
+	}
+	if ac.Drivers.Libvirt.Enabled {
+		d, err := actlibvirt.New(ac.Drivers.Libvirt.Config, actlibvirt.Settings{Logger: a.logger})
+		if err != nil {
+			return nil, fmt.Errorf("actuator.drivers.libvirt: %w", err)
+		}
+		drivers[d.Provider()] = d
+	}
+	if ac.Drivers.AWS.Enabled {
+		d, err := actaws.New(ac.Drivers.AWS.Config, actaws.Settings{Logger: a.logger})
+		if err != nil {
+			return nil, fmt.Errorf("actuator.drivers.aws: %w", err)
+		}
+		drivers[d.Provider()] = d
+	}
+	if len(drivers) == 0 {
+		a.logger.Warn("actuator enabled without drivers in this process: it records plans only; enable actuator.drivers or run the simulated fleet here")
+		return nil, nil
+	}
+	db, err := a.stateDB(ctx)
+	if err != nil {
+		return nil, err
+	}
+	act, err := actuator.New(ac.Config, actuator.Settings{Logger: a.logger, Registerer: a.Registry}, actuator.Deps{
+		DB: db, Drivers: drivers, Bus: a.bus, Topics: actuator.Topics{Events: a.cfg.Topics.Events},
+		Query: actuator.QueryFunc(func(ctx context.Context, expr string, t time.Time) (float64, error) {
+			return queryOne(ctx, query, expr, t)
+		}),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("actuator: %w", err)
+	}
+	if err := act.Start(ctx); err != nil {
+		return nil, fmt.Errorf("start actuator: %w", err)
+	}
+	a.actuator = act
+	set := subscribe.Settings{Logger: a.logger, Registerer: a.Registry, Consumer: "actuator"}
+	for _, sub := range []*subscribe.Subscriber{
+		subscribe.Events(a.bus, "novacron-actuator", a.cfg.Topics.Events, a.cfg.Topics.DeadLetter, act, set),
+		subscribe.Inventory(a.bus, "novacron-actuator-inventory-"+randomSuffix(), a.cfg.Topics.Inventory, a.cfg.Topics.DeadLetter, act, set),
+	} {
+		if err := sub.Start(ctx); err != nil {
+			return nil, err
+		}
+		a.subs = append(a.subs, sub)
+	}
+	return []func(*gin.RouterGroup){actapi.Mount(act)}, nil
 }
 
 func (a *App) banner() {
@@ -443,6 +538,9 @@ func (a *App) Close(ctx context.Context) error {
 	}
 	if a.alerting != nil {
 		errs = append(errs, a.alerting.Shutdown(ctx))
+	}
+	if a.actuator != nil {
+		errs = append(errs, a.actuator.Shutdown(ctx))
 	}
 	if a.bus != nil {
 		errs = append(errs, a.bus.Close())

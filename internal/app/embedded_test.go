@@ -1,6 +1,7 @@
 package app
 
 import (
+	"encoding/json"
 	"io"
 	"net/http"
 	"os"
@@ -12,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
 
+	"github.com/novacron/novacron"
 	"github.com/novacron/novacron/api"
 	"github.com/novacron/novacron/internal/testserver"
 )
@@ -42,6 +44,19 @@ func TestRunEmbeddedDefaults(t *testing.T) {
 	// The process's own metrics are scraped into the same store.
 	now := func() time.Time { return time.Now() }
 	waitValue(t, base, tok, `count(novacron_build_info{job="novacron"})`, now, 1, 30*time.Second)
+
+	// The actuator runs with the simulated fleet's driver and the shipped
+	// policies in dry-run mode.
+	var policies json.RawMessage
+	require.Equal(t, http.StatusOK, apiGet(t, base, tok, "/api/v1/remediation/policies", &policies))
+	require.Contains(t, string(policies), "dry_run")
+
+	// The actuator's verification queries go through the same engine.
+	v, err := queryOne(t.Context(), a.queryHandlerForTest(t), `count(count by (vm_id) (novacron_vm_up{provider="sim"}))`, ahead())
+	require.NoError(t, err)
+	require.Equal(t, 60.0, v)
+	_, err = queryOne(t.Context(), a.queryHandlerForTest(t), `novacron_vm_up{vm_id="nope"}`, ahead())
+	require.Equal(t, novacron.ENOTFOUND, novacron.ErrorCode(err))
 
 	require.Equal(t, http.StatusUnauthorized, apiGet(t, base, "", "/api/v1/query?query=up", nil))
 	var ready api.ReadyStatus
@@ -91,4 +106,11 @@ func TestSelfMetricsDocumented(t *testing.T) {
 			t.Errorf("lint %s: %s", p.Metric, p.Text)
 		}
 	}
+}
+
+func (a *App) queryHandlerForTest(t *testing.T) http.Handler {
+	t.Helper()
+	h, err := a.queryHandler()
+	require.NoError(t, err)
+	return h
 }

@@ -13,6 +13,9 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/novacron/novacron/actuator"
+	actaws "github.com/novacron/novacron/actuator/aws"
+	actlibvirt "github.com/novacron/novacron/actuator/libvirt"
 	"github.com/novacron/novacron/alerting"
 	awscoll "github.com/novacron/novacron/collectors/aws"
 	libvirtcoll "github.com/novacron/novacron/collectors/libvirt"
@@ -73,6 +76,10 @@ type Config struct {
 	// alerting enabled, or forward to a clustered Alertmanager). See
 	// docs/alerting.md.
 	Alerting alerting.Config `yaml:"alerting"`
+	// Actuator turns recommendations and alerts into VM actions, behind
+	// policies (dry-run by default), approvals and safety rails; it runs in
+	// the API role. See docs/actuator.md.
+	Actuator ActuatorConfig `yaml:"actuator"`
 	// SelfScrapeInterval is how often the processor role writes the
 	// process's own metrics (the ones on /metrics) into the store, with
 	// job="novacron", like VictoriaMetrics' -selfScrapeInterval. Default
@@ -128,6 +135,40 @@ type CollectorsConfig struct {
 	// AWS collects EC2 inventory and CloudWatch metrics; see
 	// docs/providers/aws.md.
 	AWS awscoll.Config `yaml:"aws"`
+}
+
+// ActuatorConfig enables the actuator and its provider drivers.
+type ActuatorConfig struct {
+	// Enabled runs the actuator in the API role. Default true (policies
+	// default to dry-run: plans are recorded, nothing is changed).
+	Enabled        bool `yaml:"enabled"`
+	actuator.Config `yaml:",inline"`
+	// Drivers configures the provider drivers actions go through. The
+	// simulated fleet's driver is always there when the fleet runs in the
+	// same process.
+	Drivers DriversConfig `yaml:"drivers"`
+}
+
+// DriversConfig configures the actuator's provider drivers.
+type DriversConfig struct {
+	// Libvirt acts on libvirt hosts (see docs/providers/libvirt.md).
+	Libvirt LibvirtDriverConfig `yaml:"libvirt"`
+	// AWS acts on EC2 instances (see docs/providers/aws.md).
+	AWS AWSDriverConfig `yaml:"aws"`
+}
+
+// LibvirtDriverConfig enables the libvirt driver.
+type LibvirtDriverConfig struct {
+	// Enabled turns the driver on. Default false.
+	Enabled           bool `yaml:"enabled"`
+	actlibvirt.Config `yaml:",inline"`
+}
+
+// AWSDriverConfig enables the EC2 driver.
+type AWSDriverConfig struct {
+	// Enabled turns the driver on. Default false.
+	Enabled       bool `yaml:"enabled"`
+	actaws.Config `yaml:",inline"`
 }
 
 // SimConfig enables and configures the simulated fleet.
@@ -237,6 +278,14 @@ func NewDefault() *Config {
 		},
 		Analytics:          analytics.NewDefaultConfig(),
 		State:              stateDefaults(),
+		Actuator: ActuatorConfig{
+			Enabled: true,
+			Config:  actuator.NewDefaultConfig(),
+			Drivers: DriversConfig{
+				Libvirt: LibvirtDriverConfig{Config: *actlibvirt.NewDefaultConfig()},
+				AWS:     AWSDriverConfig{Config: *actaws.NewDefaultConfig()},
+			},
+		},
 		Alerting:           alerting.NewDefaultConfig(),
 		SelfScrapeInterval: 15 * time.Second,
 	}
@@ -309,6 +358,15 @@ func (c *Config) Validate() error {
 	errs = append(errs, confutil.Prefix("state", c.StateConfig().Validate()))
 	if c.Alerting.Enabled {
 		errs = append(errs, confutil.Prefix("alerting", c.Alerting.Validate()))
+	}
+	if c.Actuator.Enabled {
+		errs = append(errs, confutil.Prefix("actuator", c.Actuator.Config.Validate()))
+		if c.Actuator.Drivers.Libvirt.Enabled {
+			errs = append(errs, confutil.Prefix("actuator.drivers.libvirt", c.Actuator.Drivers.Libvirt.Config.Validate()))
+		}
+		if c.Actuator.Drivers.AWS.Enabled {
+			errs = append(errs, confutil.Prefix("actuator.drivers.aws", c.Actuator.Drivers.AWS.Config.Validate()))
+		}
 	}
 	if c.SimEnabled() {
 		errs = append(errs, confutil.Prefix("collectors.sim", c.Collectors.Sim.Config.Validate()))
