@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"regexp"
 	"sync"
 	"sync/atomic"
@@ -24,16 +23,6 @@ import (
 )
 
 const opToken = "op-secret"
-
-func sqliteDB(t testing.TB) *statedb.DB {
-	t.Helper()
-	cfg := statedb.NewDefaultConfig()
-	cfg.SQLite.Path = filepath.Join(t.TempDir(), "state.db")
-	db, err := statedb.Open(context.Background(), cfg, statedb.Settings{})
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = db.Close() })
-	return db
-}
 
 // simEnv is a simulated fleet with a query interface computed from its
 // output: each query steps the fleet 15s of simulated time and reads the
@@ -217,187 +206,197 @@ func busiest(t *testing.T, e *simEnv, skip string) (string, float64) {
 }
 
 func TestClosedLoopResizeVerified(t *testing.T) {
-	e := newSim(t, nil)
-	ctx := context.Background()
-	vmID, cores := busiest(t, e, "")
-	// Shrink the VM below its work so its CPU saturates.
-	require.NoError(t, e.fleet.Resize(ctx, vmID, novacron.Size{VCPUs: max(1, int(cores)), MemoryBytes: 4 << 30}))
-	before, _ := e.cpu(vmID)
-	require.Greater(t, before, 0.9, "the shrunk VM saturates")
+	backends(t, func(t *testing.T, newDB func(testing.TB) *statedb.DB) {
+		e := newSim(t, nil)
+		ctx := context.Background()
+		vmID, cores := busiest(t, e, "")
+		// Shrink the VM below its work so its CPU saturates.
+		require.NoError(t, e.fleet.Resize(ctx, vmID, novacron.Size{VCPUs: max(1, int(cores)), MemoryBytes: 4 << 30}))
+		before, _ := e.cpu(vmID)
+		require.Greater(t, before, 0.9, "the shrunk VM saturates")
 
-	rec := &recorder{}
-	drv := &countingDriver{Driver: e.fleet}
-	a := startActuator(t, testConfig(actuator.ModeApprove), sqliteDB(t), drv, actuator.QueryFunc(e.query), rec)
-	require.NoError(t, a.ConsumeInventory(ctx, e.fleet.Inventory(e.t)))
-	require.NoError(t, a.ConsumeEvents(ctx, []novacron.Event{breach(vmID, 0)}))
+		rec := &recorder{}
+		drv := &countingDriver{Driver: e.fleet}
+		a := startActuator(t, testConfig(actuator.ModeApprove), newDB(t), drv, actuator.QueryFunc(e.query), rec)
+		require.NoError(t, a.ConsumeInventory(ctx, e.fleet.Inventory(e.t)))
+		require.NoError(t, a.ConsumeEvents(ctx, []novacron.Event{breach(vmID, 0)}))
 
-	recs, err := a.List(ctx, actuator.ActionFilter{States: []string{actuator.StateProposed}})
-	require.NoError(t, err)
-	require.Len(t, recs, 1)
-	act := recs[0]
-	require.Equal(t, vmID, act.VMID)
-	require.Equal(t, max(1, int(cores))+2, act.Desired.VCPUs)
-	require.NotEmpty(t, act.Evidence)
-	require.Zero(t, drv.resizes.Load(), "approve mode waits for a person")
+		recs, err := a.List(ctx, actuator.ActionFilter{States: []string{actuator.StateProposed}})
+		require.NoError(t, err)
+		require.Len(t, recs, 1)
+		act := recs[0]
+		require.Equal(t, vmID, act.VMID)
+		require.Equal(t, max(1, int(cores))+2, act.Desired.VCPUs)
+		require.NotEmpty(t, act.Evidence)
+		require.Zero(t, drv.resizes.Load(), "approve mode waits for a person")
 
-	r := apiRouter(a)
-	require.Equal(t, http.StatusForbidden, do(t, r, "POST", "/api/v1/remediation/actions/"+act.ID+"/approve", "", nil).Code)
-	require.Equal(t, http.StatusForbidden, do(t, r, "POST", "/api/v1/remediation/actions/"+act.ID+"/approve", "wrong", nil).Code)
-	w := do(t, r, "POST", "/api/v1/remediation/actions/"+act.ID+"/approve", opToken, map[string]string{"comment": "go ahead"})
-	require.Equal(t, http.StatusOK, w.Code, w.Body.String())
+		r := apiRouter(a)
+		require.Equal(t, http.StatusForbidden, do(t, r, "POST", "/api/v1/remediation/actions/"+act.ID+"/approve", "", nil).Code)
+		require.Equal(t, http.StatusForbidden, do(t, r, "POST", "/api/v1/remediation/actions/"+act.ID+"/approve", "wrong", nil).Code)
+		w := do(t, r, "POST", "/api/v1/remediation/actions/"+act.ID+"/approve", opToken, map[string]string{"comment": "go ahead"})
+		require.Equal(t, http.StatusOK, w.Code, w.Body.String())
 
-	done := waitState(t, a, act.ID, actuator.StateSucceeded, actuator.StateFailed, actuator.StateRolledBack)
-	require.Equal(t, actuator.StateSucceeded, done.State, done.Result)
-	require.Equal(t, "operator:alice", done.ApprovedBy)
-	require.Equal(t, int64(1), drv.resizes.Load())
-	vm, err := e.fleet.VM(ctx, vmID)
-	require.NoError(t, err)
-	require.Equal(t, act.Desired.VCPUs, vm.Size.VCPUs)
-	require.NotNil(t, done.Observed)
-	require.Less(t, *done.Observed, 0.85, "the metric recovered")
-	require.NotEmpty(t, rec.find(novacron.EventActionStateChange, "running"), "alerting inhibition while in flight")
+		done := waitState(t, a, act.ID, actuator.StateSucceeded, actuator.StateFailed, actuator.StateRolledBack)
+		require.Equal(t, actuator.StateSucceeded, done.State, done.Result)
+		require.Equal(t, "operator:alice", done.ApprovedBy)
+		require.Equal(t, int64(1), drv.resizes.Load())
+		vm, err := e.fleet.VM(ctx, vmID)
+		require.NoError(t, err)
+		require.Equal(t, act.Desired.VCPUs, vm.Size.VCPUs)
+		require.NotNil(t, done.Observed)
+		require.Less(t, *done.Observed, 0.85, "the metric recovered")
+		require.NotEmpty(t, rec.find(novacron.EventActionStateChange, "running"), "alerting inhibition while in flight")
 
-	w = do(t, r, "GET", "/api/v1/remediation/audit?action_id="+act.ID, "", nil)
-	require.Equal(t, http.StatusOK, w.Code)
-	var audit struct{ Items []actuator.AuditEntry }
-	require.NoError(t, json.Unmarshal(w.Body.Bytes(), &audit))
-	var evs []string
-	for i := len(audit.Items) - 1; i >= 0; i-- {
-		evs = append(evs, audit.Items[i].Event)
-	}
-	require.Subset(t, evs, []string{"plan", "approve", "start", "step", "verify", "succeed"})
+		w = do(t, r, "GET", "/api/v1/remediation/audit?action_id="+act.ID, "", nil)
+		require.Equal(t, http.StatusOK, w.Code)
+		var audit struct{ Items []actuator.AuditEntry }
+		require.NoError(t, json.Unmarshal(w.Body.Bytes(), &audit))
+		var evs []string
+		for i := len(audit.Items) - 1; i >= 0; i-- {
+			evs = append(evs, audit.Items[i].Event)
+		}
+		require.Subset(t, evs, []string{"plan", "approve", "start", "step", "verify", "succeed"})
+	})
 }
 
 func TestClosedLoopRunawayRolledBack(t *testing.T) {
-	ctx := context.Background()
-	// A runaway process pins every vCPU however many there are: adding
-	// vCPUs does not help, so the resize must be rolled back.
-	e := newSim(t, []sim.IncidentConfig{{Kind: sim.IncidentCPURunaway, Target: "vm-0003", Duration: 48 * time.Hour}})
-	e.step()
-	v, _ := e.cpu("vm-0003")
-	require.Greater(t, v, 0.95)
-	orig, err := e.fleet.VM(ctx, "vm-0003")
-	require.NoError(t, err)
+	backends(t, func(t *testing.T, newDB func(testing.TB) *statedb.DB) {
+		ctx := context.Background()
+		// A runaway process pins every vCPU however many there are: adding
+		// vCPUs does not help, so the resize must be rolled back.
+		e := newSim(t, []sim.IncidentConfig{{Kind: sim.IncidentCPURunaway, Target: "vm-0003", Duration: 48 * time.Hour}})
+		e.step()
+		v, _ := e.cpu("vm-0003")
+		require.Greater(t, v, 0.95)
+		orig, err := e.fleet.VM(ctx, "vm-0003")
+		require.NoError(t, err)
 
-	rec := &recorder{}
-	a := startActuator(t, testConfig(actuator.ModeAuto), sqliteDB(t), e.fleet, actuator.QueryFunc(e.query), rec)
-	require.NoError(t, a.ConsumeEvents(ctx, []novacron.Event{breach("vm-0003", 0)}))
-	acts, err := a.List(ctx, actuator.ActionFilter{VMID: "vm-0003"})
-	require.NoError(t, err)
-	require.Len(t, acts, 1)
-	done := waitState(t, a, acts[0].ID, actuator.StateSucceeded, actuator.StateFailed, actuator.StateRolledBack)
-	require.Equal(t, actuator.StateRolledBack, done.State, done.Result)
-	vm, err := e.fleet.VM(ctx, "vm-0003")
-	require.NoError(t, err)
-	require.Equal(t, orig.Size.VCPUs, vm.Size.VCPUs, "resized back")
-	require.Eventually(t, func() bool { return len(rec.find(novacron.EventIncident, actuator.StateRolledBack)) == 1 }, 5*time.Second, 5*time.Millisecond)
-	alerts := rec.find(novacron.EventIncident, actuator.StateRolledBack)
-	require.Equal(t, "vm-0003", alerts[0].VMID)
-	require.Equal(t, "warning", alerts[0].Severity)
+		rec := &recorder{}
+		a := startActuator(t, testConfig(actuator.ModeAuto), newDB(t), e.fleet, actuator.QueryFunc(e.query), rec)
+		require.NoError(t, a.ConsumeEvents(ctx, []novacron.Event{breach("vm-0003", 0)}))
+		acts, err := a.List(ctx, actuator.ActionFilter{VMID: "vm-0003"})
+		require.NoError(t, err)
+		require.Len(t, acts, 1)
+		done := waitState(t, a, acts[0].ID, actuator.StateSucceeded, actuator.StateFailed, actuator.StateRolledBack)
+		require.Equal(t, actuator.StateRolledBack, done.State, done.Result)
+		vm, err := e.fleet.VM(ctx, "vm-0003")
+		require.NoError(t, err)
+		require.Equal(t, orig.Size.VCPUs, vm.Size.VCPUs, "resized back")
+		require.Eventually(t, func() bool { return len(rec.find(novacron.EventIncident, actuator.StateRolledBack)) == 1 }, 5*time.Second, 5*time.Millisecond)
+		alerts := rec.find(novacron.EventIncident, actuator.StateRolledBack)
+		require.Equal(t, "vm-0003", alerts[0].VMID)
+		require.Equal(t, "warning", alerts[0].Severity)
+	})
 }
 
 func TestDryRunChangesNothing(t *testing.T) {
-	ctx := context.Background()
-	e := newSim(t, nil)
-	drv := &countingDriver{Driver: e.fleet}
-	a := startActuator(t, testConfig(actuator.ModeDryRun), sqliteDB(t), drv, actuator.QueryFunc(e.query), nil)
-	require.NoError(t, a.ConsumeEvents(ctx, []novacron.Event{breach("vm-0001", 0)}))
-	time.Sleep(200 * time.Millisecond)
-	acts, err := a.List(ctx, actuator.ActionFilter{})
-	require.NoError(t, err)
-	require.Len(t, acts, 1)
-	require.Equal(t, actuator.StateProposed, acts[0].State)
-	require.Equal(t, actuator.ModeDryRun, acts[0].Mode)
-	require.Zero(t, drv.resizes.Load())
-	_, err = a.Approve(ctx, acts[0].ID, actuator.Decision{Actor: "bob"})
-	require.Equal(t, novacron.ECONFLICT, novacron.ErrorCode(err), "a dry-run plan is executed, not approved")
+	backends(t, func(t *testing.T, newDB func(testing.TB) *statedb.DB) {
+		ctx := context.Background()
+		e := newSim(t, nil)
+		drv := &countingDriver{Driver: e.fleet}
+		a := startActuator(t, testConfig(actuator.ModeDryRun), newDB(t), drv, actuator.QueryFunc(e.query), nil)
+		require.NoError(t, a.ConsumeEvents(ctx, []novacron.Event{breach("vm-0001", 0)}))
+		time.Sleep(200 * time.Millisecond)
+		acts, err := a.List(ctx, actuator.ActionFilter{})
+		require.NoError(t, err)
+		require.Len(t, acts, 1)
+		require.Equal(t, actuator.StateProposed, acts[0].State)
+		require.Equal(t, actuator.ModeDryRun, acts[0].Mode)
+		require.Zero(t, drv.resizes.Load())
+		_, err = a.Approve(ctx, acts[0].ID, actuator.Decision{Actor: "bob"})
+		require.Equal(t, novacron.ECONFLICT, novacron.ErrorCode(err), "a dry-run plan is executed, not approved")
+	})
 }
 
 func TestStormHoldsBudgetsAndCooldowns(t *testing.T) {
-	ctx := context.Background()
-	e := newSim(t, nil)
-	drv := &countingDriver{Driver: e.fleet}
-	cfg := testConfig(actuator.ModeAuto)
-	cfg.Budgets.ActionsPerHour, cfg.Budgets.Concurrent = 5, 2
-	cfg.VerifyWindow = 50 * time.Millisecond
-	a := startActuator(t, cfg, sqliteDB(t), drv, nil, nil)
-	inv := e.fleet.Inventory(e.t)
-	var evs []novacron.Event
-	for i := range 1000 {
-		evs = append(evs, breach(inv.VMs[i%len(inv.VMs)].ID, i))
-	}
-	var maxInflight atomic.Int64
-	stop := make(chan struct{})
-	go func() {
-		for {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			acts, _ := a.List(ctx, actuator.ActionFilter{States: []string{actuator.StateRunning, actuator.StateVerifying}})
-			if n := int64(len(acts)); n > maxInflight.Load() {
-				maxInflight.Store(n)
-			}
-			time.Sleep(2 * time.Millisecond)
+	backends(t, func(t *testing.T, newDB func(testing.TB) *statedb.DB) {
+		ctx := context.Background()
+		e := newSim(t, nil)
+		drv := &countingDriver{Driver: e.fleet}
+		cfg := testConfig(actuator.ModeAuto)
+		cfg.Budgets.ActionsPerHour, cfg.Budgets.Concurrent = 5, 2
+		cfg.VerifyWindow = 50 * time.Millisecond
+		a := startActuator(t, cfg, newDB(t), drv, nil, nil)
+		inv := e.fleet.Inventory(e.t)
+		var evs []novacron.Event
+		for i := range 1000 {
+			evs = append(evs, breach(inv.VMs[i%len(inv.VMs)].ID, i))
 		}
-	}()
-	require.NoError(t, a.ConsumeEvents(ctx, evs))
-	require.Eventually(t, func() bool {
-		acts, _ := a.List(ctx, actuator.ActionFilter{States: []string{actuator.StateSucceeded}})
-		return len(acts) == 5
-	}, 10*time.Second, 10*time.Millisecond)
-	time.Sleep(300 * time.Millisecond)
-	close(stop)
-	require.Equal(t, int64(5), drv.resizes.Load(), "actions_per_hour")
-	require.LessOrEqual(t, maxInflight.Load(), int64(2), "concurrent")
-	acts, err := a.List(ctx, actuator.ActionFilter{Limit: 1000})
-	require.NoError(t, err)
-	started := map[string]int{}
-	for _, act := range acts {
-		if !act.StartedAt.IsZero() {
-			started[act.VMID]++
-		} else {
-			require.Equal(t, actuator.StateApproved, act.State)
-			require.Regexp(t, "actions_per_hour|cooldown", act.Blocked)
+		var maxInflight atomic.Int64
+		stop := make(chan struct{})
+		go func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				acts, _ := a.List(ctx, actuator.ActionFilter{States: []string{actuator.StateRunning, actuator.StateVerifying}})
+				if n := int64(len(acts)); n > maxInflight.Load() {
+					maxInflight.Store(n)
+				}
+				time.Sleep(2 * time.Millisecond)
+			}
+		}()
+		require.NoError(t, a.ConsumeEvents(ctx, evs))
+		require.Eventually(t, func() bool {
+			acts, _ := a.List(ctx, actuator.ActionFilter{States: []string{actuator.StateSucceeded}})
+			return len(acts) == 5
+		}, 10*time.Second, 10*time.Millisecond)
+		time.Sleep(300 * time.Millisecond)
+		close(stop)
+		require.Equal(t, int64(5), drv.resizes.Load(), "actions_per_hour")
+		require.LessOrEqual(t, maxInflight.Load(), int64(2), "concurrent")
+		acts, err := a.List(ctx, actuator.ActionFilter{Limit: 1000})
+		require.NoError(t, err)
+		started := map[string]int{}
+		for _, act := range acts {
+			if !act.StartedAt.IsZero() {
+				started[act.VMID]++
+			} else {
+				require.Equal(t, actuator.StateApproved, act.State)
+				require.Regexp(t, "actions_per_hour|cooldown", act.Blocked)
+			}
 		}
-	}
-	require.Len(t, started, 5, "five VMs acted on")
-	for vm, n := range started {
-		require.Equal(t, 1, n, "vm %s acted on once", vm)
-	}
+		require.Len(t, started, 5, "five VMs acted on")
+		for vm, n := range started {
+			require.Equal(t, 1, n, "vm %s acted on once", vm)
+		}
+	})
 }
 
 func TestCrashResumesWithoutActingTwice(t *testing.T) {
-	ctx := context.Background()
-	e := newSim(t, nil)
-	db := sqliteDB(t)
-	orig, err := e.fleet.VM(ctx, "vm-0002")
-	require.NoError(t, err)
-	crashed := make(chan struct{})
-	drv := &countingDriver{Driver: e.fleet}
-	var once sync.Once
-	drv.afterResize = func() { once.Do(func() { close(crashed); select {} }) } // hang: the process "dies" mid-step
-	cfg := testConfig(actuator.ModeAuto)
-	cfg.Lease.TTL = 300 * time.Millisecond
-	a1, err := actuator.New(cfg, actuator.Settings{}, actuator.Deps{DB: db, Drivers: map[string]novacron.Driver{"sim": drv}})
-	require.NoError(t, err)
-	require.NoError(t, a1.Start(ctx))
-	require.NoError(t, a1.ConsumeEvents(ctx, []novacron.Event{breach("vm-0002", 0)}))
-	<-crashed
-	sctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
-	_ = a1.Shutdown(sctx) // the stuck worker never returns, as after a crash
-	cancel()
+	backends(t, func(t *testing.T, newDB func(testing.TB) *statedb.DB) {
+		ctx := context.Background()
+		e := newSim(t, nil)
+		db := newDB(t)
+		orig, err := e.fleet.VM(ctx, "vm-0002")
+		require.NoError(t, err)
+		crashed := make(chan struct{})
+		drv := &countingDriver{Driver: e.fleet}
+		var once sync.Once
+		drv.afterResize = func() { once.Do(func() { close(crashed); select {} }) } // hang: the process "dies" mid-step
+		cfg := testConfig(actuator.ModeAuto)
+		cfg.Lease.TTL = 300 * time.Millisecond
+		a1, err := actuator.New(cfg, actuator.Settings{}, actuator.Deps{DB: db, Drivers: map[string]novacron.Driver{"sim": drv}})
+		require.NoError(t, err)
+		require.NoError(t, a1.Start(ctx))
+		require.NoError(t, a1.ConsumeEvents(ctx, []novacron.Event{breach("vm-0002", 0)}))
+		<-crashed
+		sctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+		_ = a1.Shutdown(sctx) // the stuck worker never returns, as after a crash
+		cancel()
 
-	drv2 := &countingDriver{Driver: e.fleet}
-	a2 := startActuator(t, cfg, db, drv2, nil, nil)
-	acts, err := a2.List(ctx, actuator.ActionFilter{})
-	require.NoError(t, err)
-	require.Len(t, acts, 1)
-	done := waitState(t, a2, acts[0].ID, actuator.StateSucceeded, actuator.StateFailed)
-	require.Equal(t, actuator.StateSucceeded, done.State)
-	require.Zero(t, drv2.resizes.Load(), "the resumed actuator saw the VM resized and did not resize again")
-	vm, err := e.fleet.VM(ctx, "vm-0002")
-	require.NoError(t, err)
-	require.Equal(t, orig.Size.VCPUs+2, vm.Size.VCPUs)
+		drv2 := &countingDriver{Driver: e.fleet}
+		a2 := startActuator(t, cfg, db, drv2, nil, nil)
+		acts, err := a2.List(ctx, actuator.ActionFilter{})
+		require.NoError(t, err)
+		require.Len(t, acts, 1)
+		done := waitState(t, a2, acts[0].ID, actuator.StateSucceeded, actuator.StateFailed)
+		require.Equal(t, actuator.StateSucceeded, done.State)
+		require.Zero(t, drv2.resizes.Load(), "the resumed actuator saw the VM resized and did not resize again")
+		vm, err := e.fleet.VM(ctx, "vm-0002")
+		require.NoError(t, err)
+		require.Equal(t, orig.Size.VCPUs+2, vm.Size.VCPUs)
+	})
 }
