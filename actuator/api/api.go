@@ -48,6 +48,10 @@ type errorBody struct {
 	Code  string `json:"code"`
 }
 
+// Handlers pass c.Request.Context(), never c, to the actuator: gin
+// reuses a Context once the handler returns, while database/sql may still
+// read the context it was given from a goroutine of its own.
+
 func fail(c *gin.Context, err error) {
 	code := novacron.ErrorCode(err)
 	status, ok := codeStatus[code]
@@ -76,7 +80,7 @@ func Mount(a *actuator.Actuator) func(*gin.RouterGroup) {
 		g.PUT(PathPolicy, op, putPolicy(a))
 		g.POST(PathWhatIf, whatIf(a))
 		g.GET(PathKillSwitch, func(c *gin.Context) {
-			on, err := a.KillSwitch(c)
+			on, err := a.KillSwitch(c.Request.Context())
 			if err != nil {
 				fail(c, err)
 				return
@@ -91,14 +95,14 @@ func Mount(a *actuator.Actuator) func(*gin.RouterGroup) {
 				fail(c, novacron.Errorf(novacron.EINVALID, "body must be {\"enabled\": true|false}"))
 				return
 			}
-			if err := a.SetKillSwitch(c, *body.Enabled, operatorName(c)); err != nil {
+			if err := a.SetKillSwitch(c.Request.Context(), *body.Enabled, operatorName(c)); err != nil {
 				fail(c, err)
 				return
 			}
 			c.JSON(http.StatusOK, gin.H{"enabled": *body.Enabled})
 		})
 		g.POST(PathAlertmanager, func(c *gin.Context) {
-			n, err := a.ConsumeWebhook(c, c.Request.Body)
+			n, err := a.ConsumeWebhook(c.Request.Context(), c.Request.Body)
 			if err != nil {
 				fail(c, err)
 				return
@@ -159,7 +163,7 @@ func listActions(a *actuator.Actuator, states []string) gin.HandlerFunc {
 		if s := c.Query("state"); s != "" && states == nil {
 			f.States = strings.Split(s, ",")
 		}
-		items, err := a.List(c, f)
+		items, err := a.List(c.Request.Context(), f)
 		if err != nil {
 			fail(c, err)
 			return
@@ -173,7 +177,7 @@ func listActions(a *actuator.Actuator, states []string) gin.HandlerFunc {
 
 func getAction(a *actuator.Actuator) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		act, err := a.Get(c, c.Param("id"))
+		act, err := a.Get(c.Request.Context(), c.Param("id"))
 		if err != nil {
 			fail(c, err)
 			return
@@ -193,7 +197,7 @@ func decide(a *actuator.Actuator, fn func(context.Context, string, actuator.Deci
 				return
 			}
 		}
-		act, err := fn(c, c.Param("id"), actuator.Decision{Actor: operatorName(c), Comment: body.Comment})
+		act, err := fn(c.Request.Context(), c.Param("id"), actuator.Decision{Actor: operatorName(c), Comment: body.Comment})
 		if err != nil {
 			fail(c, err)
 			return
@@ -209,7 +213,7 @@ func audit(a *actuator.Actuator) gin.HandlerFunc {
 			fail(c, err)
 			return
 		}
-		items, err := a.Audit(c, actuator.AuditFilter{ActionID: c.Query("action_id"), VMID: c.Query("vm_id"), Limit: limit})
+		items, err := a.Audit(c.Request.Context(), actuator.AuditFilter{ActionID: c.Query("action_id"), VMID: c.Query("vm_id"), Limit: limit})
 		if err != nil {
 			fail(c, err)
 			return
@@ -232,7 +236,7 @@ func putPolicy(a *actuator.Actuator) gin.HandlerFunc {
 			fail(c, novacron.Errorf(novacron.EINVALID, "policy name %q does not match the path", p.Name))
 			return
 		}
-		if err := a.PutPolicy(c, p); err != nil {
+		if err := a.PutPolicy(c.Request.Context(), p); err != nil {
 			fail(c, err)
 			return
 		}
@@ -254,7 +258,7 @@ func whatIf(a *actuator.Actuator) gin.HandlerFunc {
 				return
 			}
 		}
-		res, err := a.WhatIf(c, p, days)
+		res, err := a.WhatIf(c.Request.Context(), p, days)
 		if err != nil {
 			fail(c, err)
 			return
