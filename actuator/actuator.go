@@ -254,6 +254,10 @@ func (a *Actuator) tryLease(ctx context.Context) {
 	}
 	a.mu.Lock()
 	was := a.fence
+	// A lease that lapsed (renewals late past its TTL) and is renewed with
+	// the same token is like a new one: passes in the lapse dropped their
+	// keys, so the pending actions are enqueued again.
+	lapsed := was != 0 && !now.Before(a.leaseTil)
 	a.fence = tok
 	if tok != 0 {
 		a.leaseTil = now.Add(a.cfg.Lease.TTL)
@@ -264,7 +268,7 @@ func (a *Actuator) tryLease(ctx context.Context) {
 	} else {
 		a.m.leader.Set(0)
 	}
-	if tok != 0 && was != tok {
+	if tok != 0 && (was != tok || lapsed) {
 		a.logger.Info("actuator holds the executor lease", "token", tok)
 		a.enqueuePending(ctx)
 	} else if tok == 0 && was != 0 {
