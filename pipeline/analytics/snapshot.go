@@ -114,7 +114,9 @@ func (p *Processor) Restore(part int32, data []byte) (fresh int, err error) {
 	d.b = d.b[len(snapshotMagic):]
 	next := d.varint()
 	n := d.uvarint()
-	if d.err != nil || n > uint64(len(data)) {
+	// A series takes at least 29 bytes (key, flags, five fields): a count
+	// beyond that is corrupt and must not allocate.
+	if d.err != nil || n > uint64(len(d.b))/29 {
 		return 0, fmt.Errorf("analytics snapshot of partition %d: %w", part, errShortSnapshot)
 	}
 	series := make(map[uint64]*seriesState, n)
@@ -147,7 +149,9 @@ func (p *Processor) Restore(part int32, data []byte) (fresh int, err error) {
 		}
 		if flags&flagFC != 0 {
 			hl := d.uvarint()
-			if hl > 1<<20 || d.err != nil {
+			// Each point takes 4 bytes: a length beyond what is left is
+			// corrupt, and must not allocate.
+			if hl > 1<<20 || hl > uint64(len(d.b))/4 || d.err != nil {
 				return 0, fmt.Errorf("analytics snapshot of partition %d: %w", part, errShortSnapshot)
 			}
 			fc := &forecastState{hist: make([]float32, hl)}

@@ -166,7 +166,9 @@ func (x *Index) fold(e novacron.Event) {
 			it.Start = t
 		}
 		m[id] = it
-		x.evict(kind)
+		// Evict once the new item is filled in: with a zero Updated it
+		// would be the oldest and evict itself.
+		defer x.evict(kind)
 	}
 	if e.Time.Before(it.Updated) && state != StateClosed && state != StateCleared {
 		// A late update never reopens a closed item.
