@@ -42,12 +42,12 @@ func TestFoldLifecycleAndDuplicates(t *testing.T) {
 
 func TestIncidentFold(t *testing.T) {
 	x := NewIndex(NewDefaultConfig())
-	inc := func(id, state string, at time.Duration) novacron.Event {
+	inc := func(id, state string, opened, at time.Duration) novacron.Event {
 		return novacron.Event{ID: id + "-" + state, Kind: novacron.EventIncident, Time: t0.Add(at), Host: "h1",
-			Details: map[string]any{"incident_id": id, "state": state, "cause": "host_contention", "opened_at": t0.Format(time.RFC3339)}}
+			Details: map[string]any{"incident_id": id, "state": state, "cause": "host_contention", "opened_at": t0.Add(opened).Format(time.RFC3339)}}
 	}
-	require.NoError(t, x.ConsumeEvents(t.Context(), []novacron.Event{inc("i1", StateOpen, 0), inc("i2", StateOpen, time.Hour)}))
-	require.NoError(t, x.ConsumeEvents(t.Context(), []novacron.Event{inc("i1", StateClosed, 10*time.Minute)}))
+	require.NoError(t, x.ConsumeEvents(t.Context(), []novacron.Event{inc("i1", StateOpen, 0, 0), inc("i2", StateOpen, time.Hour, time.Hour)}))
+	require.NoError(t, x.ConsumeEvents(t.Context(), []novacron.Event{inc("i1", StateClosed, 0, 10*time.Minute)}))
 	items, total := x.Find(Query{Kind: KindIncident, Host: "h1"})
 	require.Equal(t, 2, total)
 	require.Equal(t, "i2", items[0].ID, "newest first")
