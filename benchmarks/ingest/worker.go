@@ -24,7 +24,6 @@ import (
 	"github.com/novacron/novacron/internal/bus/kafkabus"
 	"github.com/novacron/novacron/internal/bus/membus"
 	"github.com/novacron/novacron/internal/storage"
-	"github.com/novacron/novacron/internal/storage/prw"
 	"github.com/novacron/novacron/internal/storage/remotewrite"
 	"github.com/novacron/novacron/internal/storage/tsdbstore"
 	"github.com/novacron/novacron/pipeline/ingest"
@@ -127,9 +126,9 @@ type countingEnqueuer struct {
 	lastAck  atomic.Int64 // ns since start
 }
 
-func (c *countingEnqueuer) Enqueue(ctx context.Context, batch []novacron.Series, done func(error)) error {
-	n := int64(prw.SampleCount(batch))
-	return c.next.Enqueue(ctx, batch, func(err error) {
+func (c *countingEnqueuer) EnqueueEncoded(ctx context.Context, raw []byte, samples int, done func(error)) error {
+	n := int64(samples)
+	return c.next.EnqueueEncoded(ctx, raw, samples, func(err error) {
 		done(err) // acknowledges the records on the bus
 		if err != nil {
 			return

@@ -7,9 +7,12 @@ import (
 	"github.com/novacron/novacron"
 )
 
-// item is one enqueued batch with its completion callback.
+// item is one enqueued batch with its completion callback. A batch given
+// to EnqueueEncoded has raw set; batch then holds its decoding once a
+// Writer without WriteEncoded needed it.
 type item struct {
 	batch   []novacron.Series
+	raw     []byte
 	samples int
 	done    func(error)
 }

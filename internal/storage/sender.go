@@ -108,6 +108,22 @@ func (s *Sender) Enqueue(ctx context.Context, batch []novacron.Series, done func
 	return nil
 }
 
+// EnqueueEncoded is Enqueue for a batch that is already a raw (not
+// snappy-compressed) remote-write WriteRequest of samples float samples,
+// which prw.ScanWriteRequest accepted as plain (the ingest stage joins the
+// bus records' bytes). The Sender hands raw as it is to a Writer that
+// implements EncodedWriter; for any other Writer a worker decodes it (in
+// parallel with the other workers) and calls Write, and a raw that does
+// not decode is given up with a permanent error wrapping prw.ErrInvalid.
+// The caller must not modify raw until done is called; after that the
+// Sender no longer refers to it, so the caller may reuse it.
+func (s *Sender) EnqueueEncoded(ctx context.Context, raw []byte, samples int, done func(error)) error {
+	if done == nil {
+		done = func(error) {}
+	}
+	return s.q.push(ctx, &item{raw: raw, samples: samples, done: done})
+}
+
 // Shutdown stops retrying at once, then lets the workers drain the queue,
 // giving each remaining batch one attempt, until the queue is empty or
 // ctx ends. When ctx ends first, in-flight writes are cancelled and every
@@ -161,11 +177,17 @@ func (s *Sender) worker() {
 // send writes one batch, retrying retryable errors until it succeeds, the
 // error is permanent, or Shutdown stops retries. It calls it.done once.
 func (s *Sender) send(it *item) {
+	if err := s.decode(it); err != nil {
+		s.m.dropped.WithLabelValues(reasonPermanent).Inc()
+		s.logger.Warn("dropping batch that does not decode", "samples", it.samples, "err", err)
+		it.done(err)
+		return
+	}
 	for attempt := 0; ; attempt++ {
 		if attempt > 0 {
 			s.m.retries.Inc()
 		}
-		err := s.attempt(it.batch)
+		err := s.attempt(it)
 		if err == nil {
 			s.m.samplesWritten.Add(float64(it.samples))
 			it.done(nil)
@@ -208,8 +230,24 @@ func (s *Sender) stopping() bool {
 	}
 }
 
+// decode decodes an encoded batch for a Writer that takes series only.
+func (s *Sender) decode(it *item) error {
+	if it.raw == nil || it.batch != nil {
+		return nil
+	}
+	if _, ok := s.w.(EncodedWriter); ok {
+		return nil
+	}
+	batch, err := prw.DecodeWriteRequest(it.raw, nil)
+	if err != nil {
+		return novacron.Permanent(fmt.Errorf("decode encoded batch: %w", err))
+	}
+	it.batch = batch
+	return nil
+}
+
 // attempt makes one write under the configured timeout and records it.
-func (s *Sender) attempt(batch []novacron.Series) error {
+func (s *Sender) attempt(it *item) error {
 	ctx := s.workCtx
 	if s.cfg.Timeout > 0 {
 		var cancel context.CancelFunc
@@ -217,7 +255,12 @@ func (s *Sender) attempt(batch []novacron.Series) error {
 		defer cancel()
 	}
 	start := time.Now()
-	err := s.w.Write(ctx, batch)
+	var err error
+	if ew, ok := s.w.(EncodedWriter); ok && it.raw != nil {
+		err = ew.WriteEncoded(ctx, it.raw, it.samples)
+	} else {
+		err = s.w.Write(ctx, it.batch)
+	}
 	s.m.writeDuration.Observe(time.Since(start).Seconds())
 	switch {
 	case err == nil:

@@ -25,6 +25,19 @@ type Writer interface {
 	Ping(ctx context.Context) error
 }
 
+// EncodedWriter is implemented by Writers that can store a remote-write
+// WriteRequest as it is encoded, without decoding it into series first
+// (the remote-write client forwards it). The Sender uses it for batches
+// given to EnqueueEncoded and decodes those batches for Writers without
+// it.
+type EncodedWriter interface {
+	// WriteEncoded stores raw, a raw (not snappy-compressed) WriteRequest
+	// of samples float samples that prw.ScanWriteRequest accepted as
+	// plain; it is not checked again. Errors and retention follow
+	// Writer.Write: raw is not retained after WriteEncoded returns.
+	WriteEncoded(ctx context.Context, raw []byte, samples int) error
+}
+
 // WriterFunc adapts a function to Writer, with a Ping that always succeeds.
 // It is meant for tests and small adapters.
 type WriterFunc func(ctx context.Context, batch []novacron.Series) error

@@ -1,7 +1,9 @@
 // Package ingest is the pipeline stage that moves samples from the bus to
-// storage: it consumes the samples topic in a consumer group, decodes each
-// record's remote-write WriteRequest, hands the batch to the storage
-// sender and acknowledges the records only once the batch is durably
+// storage: it consumes the samples topic in a consumer group, checks each
+// record's remote-write WriteRequest (prw.ScanWriteRequest, which does not
+// allocate), joins the records' bytes into one WriteRequest of the poll's
+// series (a WriteRequest is one repeated field, so concatenated requests
+// are one request), hands it to the storage sender and acknowledges the records only once the batch is durably
 // written, so a crash or restart resumes without gaps (at-least-once).
 //
 // A record that cannot be decoded, or a batch that storage rejects
@@ -16,7 +18,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"sync"
 	"time"
 
@@ -24,24 +25,35 @@ import (
 
 	"github.com/novacron/novacron"
 	"github.com/novacron/novacron/internal/storage/prw"
+	"github.com/novacron/novacron/pipeline/deadletter"
 )
 
-// Dead-letter record headers.
+// Dead-letter record headers (see package deadletter).
 const (
-	HeaderError     = "novacron.error"
-	HeaderStage     = "novacron.stage"
-	HeaderTopic     = "novacron.source.topic"
-	HeaderPartition = "novacron.source.partition"
-	HeaderOffset    = "novacron.source.offset"
+	HeaderError     = deadletter.HeaderError
+	HeaderStage     = deadletter.HeaderStage
+	HeaderTopic     = deadletter.HeaderTopic
+	HeaderPartition = deadletter.HeaderPartition
+	HeaderOffset    = deadletter.HeaderOffset
 )
 
-// Enqueuer accepts batches for storage; *storage.Sender implements it.
-// Enqueue blocks while the queue is full and calls done exactly once, with
-// nil when the batch is durably written or the permanent error that made
-// it be dropped.
+// Enqueuer accepts encoded batches for storage; *storage.Sender
+// implements it. EnqueueEncoded takes a raw WriteRequest of samples
+// samples that prw.ScanWriteRequest accepted as plain, blocks while the
+// queue is full and calls done exactly once, with nil when the batch is
+// durably written or the permanent error that made it be dropped; raw is
+// not used after done.
 type Enqueuer interface {
-	Enqueue(ctx context.Context, batch []novacron.Series, done func(error)) error
+	EnqueueEncoded(ctx context.Context, raw []byte, samples int, done func(error)) error
 }
+
+// bufPool holds the buffers polls are joined into; a buffer returns to it
+// once the sender has called done.
+var bufPool sync.Pool // *[]byte
+
+// maxPooledBuf keeps a poll of unusually large records from pinning its
+// buffer.
+const maxPooledBuf = 64 << 20
 
 // Config configures the stage.
 type Config struct {
@@ -154,33 +166,43 @@ func (in *Ingest) loop(ctx context.Context) {
 }
 
 func (in *Ingest) handle(ctx context.Context, recs []*novacron.Record) {
-	var (
-		series []novacron.Series
-		good   = make([]*novacron.Record, 0, len(recs))
-		err    error
-	)
+	buf, _ := bufPool.Get().(*[]byte)
+	if buf == nil {
+		buf = new([]byte)
+	}
+	raw := (*buf)[:0]
+	good := make([]*novacron.Record, 0, len(recs))
+	samples := 0
 	for _, r := range recs {
-		n := len(series)
-		series, err = prw.DecodeWriteRequest(r.Value, series)
+		sc, err := prw.ScanWriteRequest(r.Value)
+		if err == nil && !sc.Plain {
+			// Exemplars, histograms, metadata or unknown fields: keep
+			// what NovaCron stores, as decoding does, and encode that.
+			raw, err = in.recode(raw, r.Value)
+		} else if err == nil {
+			raw = append(raw, r.Value...)
+		}
 		if err != nil {
-			series = series[:n]
 			in.metrics.records.WithLabelValues("deadletter").Inc()
 			in.deadLetter(ctx, r, "decode", err)
 			continue
 		}
+		samples += sc.Samples
 		good = append(good, r)
 	}
+	*buf = raw
 	in.metrics.records.WithLabelValues("ok").Add(float64(len(good)))
 	if len(good) == 0 {
+		putBuf(buf)
 		return
 	}
-	samples := prw.SampleCount(series)
 	in.metrics.batchRecords.Observe(float64(len(good)))
 	in.inflight.Add(1)
 	in.metrics.inflight.Inc()
-	err = in.sender.Enqueue(ctx, series, func(err error) {
+	err := in.sender.EnqueueEncoded(ctx, raw, samples, func(err error) {
 		defer in.inflight.Done()
 		defer in.metrics.inflight.Dec()
+		putBuf(buf)
 		if err != nil {
 			// Storage refused the batch for good: keep the records.
 			in.metrics.writeRejected.Add(float64(len(good)))
@@ -200,26 +222,30 @@ func (in *Ingest) handle(ctx context.Context, recs []*novacron.Record) {
 	}
 }
 
+// recode appends the plain encoding of the valid request v to raw.
+func (in *Ingest) recode(raw, v []byte) ([]byte, error) {
+	series, err := prw.DecodeWriteRequest(v, nil)
+	if err != nil {
+		return raw, err
+	}
+	return prw.AppendWriteRequest(raw, series)
+}
+
+func putBuf(b *[]byte) {
+	if cap(*b) <= maxPooledBuf {
+		*b = (*b)[:0]
+		bufPool.Put(b)
+	}
+}
+
 // deadLetter produces the original record with its error to the
 // dead-letter topic and acknowledges it; it retries until the dead-letter
 // write succeeds or ctx ends (then the record stays unacknowledged and is
 // re-read later).
 func (in *Ingest) deadLetter(ctx context.Context, r *novacron.Record, stage string, cause error) {
-	msg := fmt.Sprintf("%s record at topic %s partition %d offset %d: %v", stage, r.Topic, r.Partition, r.Offset, cause)
 	in.metrics.deadLettered.WithLabelValues(stage).Inc()
 	in.logger.Warn("record dead-lettered", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "stage", stage, "err", cause)
-	dl := &novacron.Record{
-		Topic: in.cfg.DeadLetterTopic,
-		Key:   r.Key,
-		Value: r.Value,
-		Headers: append(append([]novacron.RecordHeader(nil), r.Headers...),
-			novacron.RecordHeader{Key: HeaderError, Value: []byte(msg)},
-			novacron.RecordHeader{Key: HeaderStage, Value: []byte(stage)},
-			novacron.RecordHeader{Key: HeaderTopic, Value: []byte(r.Topic)},
-			novacron.RecordHeader{Key: HeaderPartition, Value: []byte(strconv.Itoa(int(r.Partition)))},
-			novacron.RecordHeader{Key: HeaderOffset, Value: []byte(strconv.FormatInt(r.Offset, 10))},
-		),
-	}
+	dl := deadletter.Record(in.cfg.DeadLetterTopic, r, stage, cause)
 	for backoff := 100 * time.Millisecond; ; backoff = min(2*backoff, 10*time.Second) {
 		err := in.bus.Produce(ctx, dl)
 		if err == nil {

@@ -10,12 +10,14 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/prometheus/prometheus/prompb"
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/novacron/novacron"
 	"github.com/novacron/novacron/internal/bus/kafkabus"
 	"github.com/novacron/novacron/internal/storage"
+	"github.com/novacron/novacron/internal/storage/prw"
 	"github.com/novacron/novacron/pipeline/publish"
 )
 
@@ -196,6 +198,89 @@ func TestIngestPermanentWriteRejectionIsDeadLettered(t *testing.T) {
 		return testutil.ToFloat64(in.metrics.deadLettered.WithLabelValues("write")) == 4
 	}, 20*time.Second, 20*time.Millisecond)
 	require.Equal(t, 0, st.count())
+}
+
+// encodedStore is a store that also takes encoded batches, as the
+// remote-write client does; it decodes them to count what it stored.
+type encodedStore struct {
+	*store
+	encoded atomic.Int32 // WriteEncoded calls
+}
+
+func (s *encodedStore) WriteEncoded(ctx context.Context, raw []byte, samples int) error {
+	s.encoded.Add(1)
+	batch, err := prw.DecodeWriteRequest(raw, nil)
+	if err != nil {
+		return novacron.Permanent(err)
+	}
+	if prw.SampleCount(batch) != samples {
+		return novacron.Permanent(fmt.Errorf("got %d samples, told %d", prw.SampleCount(batch), samples))
+	}
+	return s.store.Write(ctx, batch)
+}
+
+func TestIngestForwardsRecordBytes(t *testing.T) {
+	ctx := context.Background()
+	b := newBus(t)
+	st := &encodedStore{store: newStore()}
+	st.fail.Store(2)
+	scfg := storage.NewDefaultSenderConfig()
+	scfg.MinBackoff, scfg.MaxBackoff = 10*time.Millisecond, 50*time.Millisecond
+	snd := storage.NewSender(st, scfg, storage.Settings{})
+	require.NoError(t, snd.Start(ctx))
+	in := New(Config{Group: "ingest", SamplesTopic: samplesTopic, DeadLetterTopic: dlTopic, MaxPollRecords: 100},
+		Settings{}, b, snd)
+	require.NoError(t, in.Start(ctx))
+	defer stop(t, in, snd)
+
+	pub := publish.New(b, publish.Topics{Samples: samplesTopic}, publish.Settings{})
+	require.NoError(t, pub.ConsumeSeries(ctx, series(30, 1)))
+	// A record with an exemplar and metadata is not forwarded as is: the
+	// store gets its labels and samples only.
+	wr := prompb.WriteRequest{
+		Timeseries: []prompb.TimeSeries{{
+			Labels:    []prompb.Label{{Name: "__name__", Value: "novacron_vm_cpu_usage_ratio"}, {Name: "vm", Value: "vm-x"}},
+			Samples:   []prompb.Sample{{Timestamp: 7000, Value: 7}},
+			Exemplars: []prompb.Exemplar{{Value: 1, Timestamp: 7000}},
+		}},
+		Metadata: []prompb.MetricMetadata{{MetricFamilyName: "novacron_vm_cpu_usage_ratio"}},
+	}
+	v, err := wr.Marshal()
+	require.NoError(t, err)
+	require.NoError(t, b.Produce(ctx, &novacron.Record{Topic: samplesTopic, Key: []byte("x"), Value: v}))
+	// An invalid record is dead-lettered alone.
+	bad, err := (&prompb.WriteRequest{Timeseries: []prompb.TimeSeries{{
+		Labels:  []prompb.Label{{Name: "__name__", Value: "up"}, {Name: "vm-id", Value: "a"}},
+		Samples: []prompb.Sample{{Timestamp: 1, Value: 1}},
+	}}}).Marshal()
+	require.NoError(t, err)
+	require.NoError(t, b.Produce(ctx, &novacron.Record{Topic: samplesTopic, Key: []byte("y"), Value: bad}))
+	require.NoError(t, pub.ConsumeSeries(ctx, series(30, 2)))
+
+	require.Eventually(t, func() bool { return st.count() == 61 }, 20*time.Second, 20*time.Millisecond)
+	require.Positive(t, st.encoded.Load())
+	st.mu.Lock()
+	require.Equal(t, map[int64]float64{7000: 7}, st.samples[`novacron_vm_cpu_usage_ratio{vm="vm-x"}`])
+	st.mu.Unlock()
+	require.Eventually(t, func() bool {
+		return testutil.ToFloat64(in.metrics.deadLettered.WithLabelValues("decode")) == 1
+	}, 10*time.Second, 20*time.Millisecond)
+	require.Eventually(t, func() bool { return testutil.ToFloat64(in.metrics.samples) == 61 }, 10*time.Second, 20*time.Millisecond)
+
+	dl, err := b.Consumer("dl-reader", []string{dlTopic})
+	require.NoError(t, err)
+	defer dl.Close(ctx)
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	recs, err := dl.Poll(pctx)
+	require.NoError(t, err)
+	require.Len(t, recs, 1)
+	require.Equal(t, bad, recs[0].Value)
+	for _, h := range recs[0].Headers {
+		if h.Key == HeaderError {
+			require.Contains(t, string(h.Value), `series 0 (up{vm-id="a"}): invalid label name "vm-id"`)
+		}
+	}
 }
 
 func TestShutdownWithoutStart(t *testing.T) {

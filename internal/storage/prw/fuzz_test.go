@@ -42,9 +42,14 @@ func FuzzDecodeWriteRequest(f *testing.F) {
 			require.ErrorIs(t, err, ErrInvalid)
 			require.Empty(t, out)
 			require.EqualError(t, scanErr, err.Error(), "scan and decode disagree")
+			_, ok := fastScan(in)
+			require.False(t, ok, "the fast scan accepted what the precise one refuses")
 			return
 		}
 		require.NoError(t, scanErr)
+		precise, err := preciseScan(in)
+		require.NoError(t, err, "the fast scan accepted what the precise one refuses")
+		require.Equal(t, precise, sc)
 		require.Equal(t, SampleCount(out), sc.Samples)
 		require.Len(t, out, sc.Series)
 		// A plain request is forwarded as is: a receiver decoding it with

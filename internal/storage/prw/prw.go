@@ -71,11 +71,12 @@ func AppendWriteRequest(dst []byte, series []novacron.Series) ([]byte, error) {
 // DecodeWriteRequest parses a raw (not snappy-compressed) remote-write
 // WriteRequest, validates every series with Validate, and appends the
 // series to dst, returning the extended slice. The returned series own
-// their memory: nothing points into b. Their label strings share one copy
-// of b, so a label kept after the series are dropped keeps that copy alive
-// (clone it with strings.Clone to keep it long). It decodes without
-// prompb and makes three allocations per call (the copy, the labels and
-// the samples of all series) besides growing dst. Exemplars and metadata
+// their memory: nothing points into b. Their label strings share one
+// allocation holding the request's label bytes, so a label kept after the
+// series are dropped keeps the others' bytes alive (clone it with
+// strings.Clone to keep it alone). It decodes without prompb and makes
+// four allocations per call (label bytes, labels and samples of all
+// series, and a closure) besides growing dst. Exemplars and metadata
 // are ignored;
 // native histograms are rejected because NovaCron stores float samples
 // only.

@@ -3,9 +3,10 @@ package prw
 import (
 	"encoding/binary"
 	"errors"
-	"math"
 	"fmt"
+	"math"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/novacron/novacron"
 )
@@ -62,6 +63,16 @@ type Scan struct {
 // all their series (WriteRequest has one repeated field), so a batch of
 // records can be checked record by record and sent as one request.
 func ScanWriteRequest(b []byte) (Scan, error) {
+	if sc, ok := fastScan(b); ok {
+		return sc, nil
+	}
+	// Something is wrong: find what, in DecodeWriteRequest's order.
+	return preciseScan(b)
+}
+
+// preciseScan checks b in several passes and names the first problem as
+// validateSeries would.
+func preciseScan(b []byte) (Scan, error) {
 	sc, err := scanStructure(b)
 	if err != nil {
 		return Scan{}, fmt.Errorf("%w: malformed protobuf: %w", ErrInvalid, err)
@@ -385,13 +396,29 @@ func encodedLabels(b []byte) novacron.Labels {
 }
 
 // decodeChecked appends the series of b, which ScanWriteRequest accepted
-// with result sc, to dst. The label strings share one copy of b, and the
-// labels and samples of all series share one allocation each, so the
-// result owns its memory and costs three allocations however many series
-// b holds. Each series' slices are capped at their length, so appending
-// to one cannot overwrite the next.
+// with result sc, to dst. The label strings share one allocation holding
+// only the label bytes (not the samples), and the labels and samples of
+// all series share one allocation each, so the result owns its memory and
+// costs four allocations however many series b holds. Each series' slices
+// are capped at their length, so appending to one cannot overwrite the
+// next.
 func decodeChecked(b []byte, sc Scan, dst []novacron.Series) []novacron.Series {
-	str := string(b)
+	total := 0
+	forEachLabel(b, func(name, value []byte) { total += len(name) + len(value) })
+	// text is written below, before any string made from it is returned,
+	// and never after: the strings see immutable bytes.
+	text := make([]byte, total)
+	var str string
+	if total > 0 {
+		str = unsafe.String(&text[0], total)
+	}
+	off := 0
+	cut := func(v []byte) string {
+		n := copy(text[off:], v)
+		s := str[off : off+n]
+		off += n
+		return s
+	}
 	labels := make(novacron.Labels, 0, sc.labels)
 	samples := make([]novacron.Sample, 0, sc.Samples)
 	dst = growSeries(dst, sc.Series)
@@ -408,7 +435,7 @@ func decodeChecked(b []byte, sc Scan, dst []novacron.Series) []novacron.Series {
 			switch num {
 			case fieldTimeSeriesLabels:
 				name, value := labelOf(val)
-				labels = append(labels, novacron.Label{Name: substring(str, b, name), Value: substring(str, b, value)})
+				labels = append(labels, novacron.Label{Name: cut(name), Value: cut(value)})
 			case fieldTimeSeriesSamples:
 				t, v := sampleOf(val)
 				samples = append(samples, novacron.Sample{T: t, V: v})
@@ -422,14 +449,22 @@ func decodeChecked(b []byte, sc Scan, dst []novacron.Series) []novacron.Series {
 	return dst
 }
 
-// substring returns the part of str (a copy of b) that sub (a sub-slice
-// of b) covers.
-func substring(str string, b, sub []byte) string {
-	if len(sub) == 0 {
-		return ""
+// forEachLabel calls fn with every label of the checked request b.
+func forEachLabel(b []byte, fn func(name, value []byte)) {
+	for i := 0; i < len(b); {
+		num, wt, ser, next := nextField(b, i)
+		i = next
+		if num != fieldWriteRequestTimeseries || wt != wireBytes {
+			continue
+		}
+		for j := 0; j < len(ser); {
+			num, _, val, next := nextField(ser, j)
+			j = next
+			if num == fieldTimeSeriesLabels {
+				fn(labelOf(val))
+			}
+		}
 	}
-	off := cap(b) - cap(sub)
-	return str[off : off+len(sub)]
 }
 
 func growSeries(s []novacron.Series, n int) []novacron.Series {
@@ -467,4 +502,170 @@ func isValidMetricName[T ~string | ~[]byte](name T) bool {
 		}
 	}
 	return true
+}
+
+// fastScan checks b in one pass, without closures or error values. It
+// accepts exactly what the precise checks (scanStructure, then
+// validateEncodedSeries) accept; when it refuses, ScanWriteRequest runs
+// those to name the problem.
+func fastScan(b []byte) (sc Scan, ok bool) {
+	sc.Plain = true
+	for i := 0; i < len(b); {
+		num, wt, val, next, ok := field(b, i)
+		if !ok {
+			return sc, false
+		}
+		i = next
+		if num != fieldWriteRequestTimeseries {
+			sc.Plain = false
+			continue
+		}
+		if wt != wireBytes {
+			return sc, false
+		}
+		labels, samples, plain, ok := fastSeries(val)
+		if !ok {
+			return sc, false
+		}
+		sc.Series++
+		sc.labels += labels
+		sc.Samples += samples
+		sc.Plain = sc.Plain && plain
+	}
+	return sc, sc.Series > 0
+}
+
+// fastSeries checks one TimeSeries message for fastScan.
+func fastSeries(b []byte) (labels, samples int, plain, ok bool) {
+	plain = true
+	var prev, metric []byte
+	var last int64
+	for i := 0; i < len(b); {
+		num, wt, val, next, ok := field(b, i)
+		if !ok {
+			return 0, 0, false, false
+		}
+		i = next
+		switch num {
+		case fieldTimeSeriesLabels:
+			if wt != wireBytes {
+				return 0, 0, false, false
+			}
+			var name, value []byte
+			for j := 0; j < len(val); {
+				num, wt, v, next, ok := field(val, j)
+				if !ok {
+					return 0, 0, false, false
+				}
+				j = next
+				switch {
+				case num == fieldLabelName && wt == wireBytes:
+					name = v
+				case num == fieldLabelValue && wt == wireBytes:
+					value = v
+				case num == fieldLabelName || num == fieldLabelValue:
+					return 0, 0, false, false
+				default:
+					plain = false
+				}
+			}
+			if !isValidLabelName(name) || len(value) == 0 || !utf8.Valid(value) ||
+				(labels > 0 && string(prev) >= string(name)) {
+				return 0, 0, false, false
+			}
+			if string(name) == novacron.MetricNameLabel {
+				metric = value
+			}
+			prev = name
+			labels++
+		case fieldTimeSeriesSamples:
+			if wt != wireBytes {
+				return 0, 0, false, false
+			}
+			var t int64
+			for j := 0; j < len(val); {
+				num, wt, v, next, ok := field(val, j)
+				if !ok {
+					return 0, 0, false, false
+				}
+				j = next
+				switch {
+				case num == fieldSampleTimestamp && wt == wireVarint:
+					x, _ := uvarint(v)
+					t = int64(x)
+				case num == fieldSampleValue && wt == wireFixed64:
+				case num == fieldSampleTimestamp || num == fieldSampleValue:
+					return 0, 0, false, false
+				default:
+					plain = false
+				}
+			}
+			if samples > 0 && t < last {
+				return 0, 0, false, false
+			}
+			last = t
+			samples++
+		default:
+			// Exemplars, histograms, unknown fields: the precise path
+			// checks their place (a series of histograms only is refused).
+			plain = false
+		}
+	}
+	if labels == 0 || samples == 0 || !isValidMetricName(metric) {
+		return 0, 0, false, false
+	}
+	return labels, samples, plain, true
+}
+
+// field reads the field at b[i:] like nextField, checking it; ok is false
+// when it is malformed. A varint field's val holds its encoding.
+func field(b []byte, i int) (num, wt int, val []byte, next int, ok bool) {
+	var key uint64
+	if i < len(b) && b[i] < 0x80 {
+		key = uint64(b[i])
+		i++
+	} else {
+		k, n := uvarint(b[i:])
+		if n <= 0 {
+			return 0, 0, nil, 0, false
+		}
+		key = k
+		i += n
+	}
+	if key>>3 == 0 || key>>3 > 1<<29-1 {
+		return 0, 0, nil, 0, false
+	}
+	num, wt = int(key>>3), int(key&7)
+	switch wt {
+	case wireVarint:
+		_, n := uvarint(b[i:])
+		if n <= 0 {
+			return 0, 0, nil, 0, false
+		}
+		return num, wt, b[i : i+n], i + n, true
+	case wireFixed64:
+		if len(b)-i < 8 {
+			return 0, 0, nil, 0, false
+		}
+		return num, wt, b[i : i+8], i + 8, true
+	case wireFixed32:
+		if len(b)-i < 4 {
+			return 0, 0, nil, 0, false
+		}
+		return num, wt, b[i : i+4], i + 4, true
+	case wireBytes:
+		var l uint64
+		var n int
+		if i < len(b) && b[i] < 0x80 {
+			l, n = uint64(b[i]), 1
+		} else if l, n = uvarint(b[i:]); n <= 0 {
+			return 0, 0, nil, 0, false
+		}
+		i += n
+		if l > uint64(len(b)-i) {
+			return 0, 0, nil, 0, false
+		}
+		return num, wt, b[i : i+int(l)], i + int(l), true
+	}
+	return 0, 0, nil, 0, false
 }

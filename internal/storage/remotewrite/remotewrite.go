@@ -31,7 +31,10 @@ type Writer struct {
 	bufs      sync.Pool // *[]byte, reused encode and compress buffers
 }
 
-var _ storage.Writer = (*Writer)(nil)
+var (
+	_ storage.Writer        = (*Writer)(nil)
+	_ storage.EncodedWriter = (*Writer)(nil)
+)
 
 // New returns a Writer for cfg, which must be valid. It loads the TLS
 // files now, so a missing certificate fails at startup. The Writer keeps
@@ -99,9 +102,24 @@ func (w *Writer) Write(ctx context.Context, batch []novacron.Series) error {
 	if err != nil {
 		return novacron.Permanent(err)
 	}
+	return w.post(ctx, *raw)
+}
+
+// WriteEncoded posts raw, a WriteRequest prw.ScanWriteRequest accepted as
+// plain, as it is: no decode, no validation, no re-encoding. Errors are
+// those of Write; the receiver's own validation answers 4xx (permanent).
+func (w *Writer) WriteEncoded(ctx context.Context, raw []byte, _ int) error {
+	if len(raw) == 0 {
+		return nil
+	}
+	return w.post(ctx, raw)
+}
+
+// post compresses raw and posts it.
+func (w *Writer) post(ctx context.Context, raw []byte) error {
 	comp := w.getBuf()
 	defer w.putBuf(comp)
-	*comp = prw.AppendSnappy((*comp)[:0], *raw)
+	*comp = prw.AppendSnappy((*comp)[:0], raw)
 
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.cfg.URL, bytes.NewReader(*comp))
 	if err != nil {

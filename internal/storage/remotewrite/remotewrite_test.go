@@ -122,6 +122,43 @@ func TestWriteRequestShape(t *testing.T) {
 	require.Equal(t, "Bearer two", got.Header.Get("Authorization"))
 }
 
+// TestWriteEncodedForwardsBytes checks that WriteEncoded posts exactly
+// the given request, snappy-compressed, with the headers of Write, and
+// classifies answers as Write does.
+func TestWriteEncodedForwardsBytes(t *testing.T) {
+	var got *http.Request
+	var body []byte
+	status := http.StatusNoContent
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got = r
+		body, _ = io.ReadAll(r.Body)
+		w.WriteHeader(status)
+	}))
+	defer srv.Close()
+	w, err := New(Config{URL: srv.URL + "/api/v1/write"}, storage.Settings{})
+	require.NoError(t, err)
+
+	a, err := prw.AppendWriteRequest(nil, testBatch("up"))
+	require.NoError(t, err)
+	b, err := prw.AppendWriteRequest(nil, testBatch("down"))
+	require.NoError(t, err)
+	joined := append(append([]byte(nil), a...), b...)
+	require.NoError(t, w.WriteEncoded(context.Background(), joined, 2))
+	require.Equal(t, "snappy", got.Header.Get("Content-Encoding"))
+	require.Equal(t, "0.1.0", got.Header.Get("X-Prometheus-Remote-Write-Version"))
+	raw, err := prw.AppendUnsnappy(nil, body, 0)
+	require.NoError(t, err)
+	require.Equal(t, joined, raw)
+
+	status = http.StatusBadRequest
+	err = w.WriteEncoded(context.Background(), joined, 2)
+	require.True(t, novacron.IsPermanent(err))
+	status = http.StatusServiceUnavailable
+	err = w.WriteEncoded(context.Background(), joined, 2)
+	require.Error(t, err)
+	require.False(t, novacron.IsPermanent(err))
+}
+
 func TestWriteErrorClassification(t *testing.T) {
 	f := func(status int, permanent bool) {
 		t.Helper()
@@ -209,6 +246,24 @@ func TestVictoriaMetrics(t *testing.T) {
 	require.NoError(t, vm.ForceFlush())
 
 	got := exportVM(t, vm.URL(), `{__name__="novacron_rw_test_value"}`)
+	require.Len(t, got, 3)
+	for i := range 3 {
+		key := fmt.Sprintf("vm-%d", i)
+		require.Equal(t, batch[i].Samples, got[key], key)
+	}
+
+	// Records' requests joined and forwarded are stored like a batch.
+	var joined []byte
+	for i := range batch {
+		one := []novacron.Series{{Labels: novacron.Labels{
+			{Name: "__name__", Value: "novacron_rw_test_forwarded"}, batch[i].Labels[1],
+		}, Samples: batch[i].Samples}}
+		joined, err = prw.AppendWriteRequest(joined, one)
+		require.NoError(t, err)
+	}
+	require.NoError(t, w.WriteEncoded(ctx, joined, 15))
+	require.NoError(t, vm.ForceFlush())
+	got = exportVM(t, vm.URL(), `{__name__="novacron_rw_test_forwarded"}`)
 	require.Len(t, got, 3)
 	for i := range 3 {
 		key := fmt.Sprintf("vm-%d", i)
