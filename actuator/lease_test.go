@@ -103,7 +103,7 @@ func TestTwoActuatorsSharingPostgresActOnce(t *testing.T) {
 	for _, vm := range first {
 		acts, err := b.List(ctx, actuator.ActionFilter{VMID: vm})
 		require.NoError(t, err)
-		require.Len(t, acts, 1, "the same event planned by both is one action (deterministic ID)")
+		require.Len(t, acts, 1, "an event consumed by both plans one action, even after the VM changed")
 		ids = append(ids, acts[0].ID)
 	}
 	for _, id := range ids {

@@ -107,7 +107,7 @@ func (a *Actuator) ConsumeEvents(ctx context.Context, events []novacron.Event) e
 	return nil
 }
 
-func (a *Actuator) consume(ctx context.Context, ev novacron.Event) error {
+func (a *Actuator) consume(ctx context.Context, ev novacron.Event) (err error) {
 	policies := a.Policies()
 	matched := false
 	for _, p := range policies {
@@ -119,9 +119,24 @@ func (a *Actuator) consume(ctx context.Context, ev novacron.Event) error {
 		a.m.events.WithLabelValues("unmatched").Inc()
 		return nil
 	}
-	if err := a.st.saveEvent(ctx, ev); err != nil {
-		return fmt.Errorf("store event %s: %w", ev.ID, err)
+	// An event consumed before (redelivered by the bus, repeated by
+	// Alertmanager, fed to two replicas) plans nothing again: the VM may
+	// have changed since, and a plan against its new generation would be
+	// a second action for the same cause. The event is stored only once
+	// its actions are in the ledger, so a crash in between replans it.
+	if seen, err := a.st.seenEvent(ctx, ev); err != nil {
+		return fmt.Errorf("look up event %s: %w", ev.ID, err)
+	} else if seen {
+		a.m.events.WithLabelValues("duplicate").Inc()
+		return nil
 	}
+	defer func() {
+		if err == nil {
+			if err = a.st.saveEvent(ctx, ev); err != nil {
+				err = fmt.Errorf("store event %s: %w", ev.ID, err)
+			}
+		}
+	}()
 	for _, p := range policies {
 		if p.Mode == ModeOff || !p.Matches(ev) {
 			continue

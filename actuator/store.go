@@ -277,16 +277,29 @@ func (s *store) audit(ctx context.Context, f AuditFilter) ([]AuditEntry, error) 
 	return out, rows.Err()
 }
 
+// eventKey is the key an event is stored under: its ID, or one made of
+// its kind, VM and time when it has none.
+func eventKey(ev novacron.Event) string {
+	if ev.ID != "" {
+		return ev.ID
+	}
+	return fmt.Sprintf("%s/%s/%d", ev.Kind, ev.VMID, ev.Time.UnixNano())
+}
+
+// seenEvent reports whether the event was stored already, that is fully
+// consumed before.
+func (s *store) seenEvent(ctx context.Context, ev novacron.Event) (bool, error) {
+	var n int
+	err := s.db.QueryRow(ctx, `SELECT COUNT(*) FROM actuator_events WHERE id = ?`, eventKey(ev)).Scan(&n)
+	return n > 0, err
+}
+
 func (s *store) saveEvent(ctx context.Context, ev novacron.Event) error {
 	body, err := json.Marshal(ev)
 	if err != nil {
 		return err
 	}
-	id := ev.ID
-	if id == "" {
-		id = fmt.Sprintf("%s/%s/%d", ev.Kind, ev.VMID, ev.Time.UnixNano())
-	}
-	_, err = s.db.Exec(ctx, `INSERT INTO actuator_events (id, time_ms, body) VALUES (?, ?, ?) ON CONFLICT (id) DO NOTHING`, id, ms(ev.Time), string(body))
+	_, err = s.db.Exec(ctx, `INSERT INTO actuator_events (id, time_ms, body) VALUES (?, ?, ?) ON CONFLICT (id) DO NOTHING`, eventKey(ev), ms(ev.Time), string(body))
 	return err
 }
 
