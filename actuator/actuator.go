@@ -147,8 +147,13 @@ func New(cfg Config, set Settings, deps Deps) (*Actuator, error) {
 }
 
 // OperatorToken returns the token operator routes require ("" when none is
-// configured: those routes are then refused).
-func (a *Actuator) OperatorToken() string { return a.opToken }
+// configured, or on a nil actuator: those routes are then refused).
+func (a *Actuator) OperatorToken() string {
+	if a == nil {
+		return ""
+	}
+	return a.opToken
+}
 
 // Start migrates the schema, loads stored policies and starts the lease
 // loop and the workers. It returns once they run.

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.yaml.in/yaml/v3"
 
+	actapi "github.com/novacron/novacron/actuator/api"
 	alertapi "github.com/novacron/novacron/alerting/api"
 	"github.com/novacron/novacron/api/eventsapi"
 	"github.com/novacron/novacron/pipeline/events"
@@ -35,12 +36,13 @@ func TestOpenAPICoversRoutes(t *testing.T) {
 			documented[strings.ToUpper(m)+" "+p] = true
 		}
 	}
-	// The binary mounts the event and alerting routes; they are part of
-	// the API.
+	// The binary mounts the event, alerting and remediation routes; they
+	// are part of the API.
 	s, err := New(Options{ListenAddress: "127.0.0.1:0", Token: "x"}, Settings{}, Deps{
 		Mount: []func(*gin.RouterGroup){
 			eventsapi.Mount(events.NewIndex(events.NewDefaultConfig())),
 			alertapi.Mount(nil, nil),
+			actapi.Mount(nil),
 		},
 	})
 	require.NoError(t, err)
