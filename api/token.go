@@ -44,7 +44,13 @@ func ResolveToken(token, tokenFile, dataDir string) (TokenSource, error) {
 		}
 		return TokenSource{Token: t, Path: tokenFile}, nil
 	}
-	path := filepath.Join(dataDir, TokenFileName)
+	return ResolveTokenFile(filepath.Join(dataDir, TokenFileName))
+}
+
+// ResolveTokenFile returns the token held by the file at path, generating
+// a random one into it (mode 0600, directory created) when the file is
+// missing or empty.
+func ResolveTokenFile(path string) (TokenSource, error) {
 	b, err := os.ReadFile(path)
 	switch {
 	case err == nil:
@@ -59,8 +65,8 @@ func ResolveToken(token, tokenFile, dataDir string) (TokenSource, error) {
 		return TokenSource{}, fmt.Errorf("generate API token: %w", err)
 	}
 	t := hex.EncodeToString(raw)
-	if err := os.MkdirAll(dataDir, 0o755); err != nil {
-		return TokenSource{}, fmt.Errorf("create data_dir %q: %w", dataDir, err)
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return TokenSource{}, fmt.Errorf("create directory of %q: %w", path, err)
 	}
 	if err := os.WriteFile(path, []byte(t+"\n"), 0o600); err != nil {
 		return TokenSource{}, fmt.Errorf("write API token %q: %w", path, err)

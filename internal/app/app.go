@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"path/filepath"
 	"slices"
 	"time"
 
@@ -69,15 +70,17 @@ type App struct {
 	// collectors are every started collector, the simulated fleet included.
 	collectors    []novacron.Collector
 	collectorKeys []string
-	actuator      *actuator.Actuator
-	fleet         *inventory.Store
-	scraper       *selfscrape.Scraper
-	analytics     *analytics.Stage
-	alerting      *alerting.Alerting
-	db            *statedb.DB
-	events        *events.Index
-	token         api.TokenSource
-	closeOnce     bool
+	// operatorTokenPath is the generated actuator operator token file.
+	operatorTokenPath string
+	actuator          *actuator.Actuator
+	fleet             *inventory.Store
+	scraper           *selfscrape.Scraper
+	analytics         *analytics.Stage
+	alerting          *alerting.Alerting
+	db                *statedb.DB
+	events            *events.Index
+	token             api.TokenSource
+	closeOnce         bool
 }
 
 // New returns an App for the roles; nothing runs before Open.
@@ -455,6 +458,16 @@ func (a *App) openActuator(ctx context.Context, query http.Handler) ([]func(*gin
 	if err != nil {
 		return nil, err
 	}
+	if ac.OperatorToken == "" && ac.OperatorTokenFile == "" {
+		// Like the API token: generated once into the data directory, so
+		// an operator can approve actions on a fresh installation.
+		path := filepath.Join(a.cfg.DataDir, OperatorTokenFileName)
+		if _, err := api.ResolveTokenFile(path); err != nil {
+			return nil, fmt.Errorf("actuator operator token: %w", err)
+		}
+		ac.OperatorTokenFile = path
+		a.operatorTokenPath = path
+	}
 	act, err := actuator.New(ac.Config, actuator.Settings{Logger: a.logger, Registerer: a.Registry}, actuator.Deps{
 		DB: db, Drivers: drivers, Bus: a.bus, Topics: actuator.Topics{Events: a.cfg.Topics.Events},
 		Query: actuator.QueryFunc(func(ctx context.Context, expr string, t time.Time) (float64, error) {
@@ -499,10 +512,14 @@ func (a *App) banner() {
 	fmt.Fprintf(a.Stdout, "  Metrics:         %s/metrics\n", u)
 	switch {
 	case a.token.Path != "":
-		fmt.Fprintf(a.Stdout, "  API token file:  %s  (send it as: Authorization: Bearer <token>)\n\n", a.token.Path)
+		fmt.Fprintf(a.Stdout, "  API token file:  %s  (send it as: Authorization: Bearer <token>)\n", a.token.Path)
 	default:
-		fmt.Fprintf(a.Stdout, "  API token:       from the configuration or NOVACRON_API_TOKEN\n\n")
+		fmt.Fprintf(a.Stdout, "  API token:       from the configuration or NOVACRON_API_TOKEN\n")
 	}
+	if a.operatorTokenPath != "" {
+		fmt.Fprintf(a.Stdout, "  Operator token:  %s  (approving actions: X-NovaCron-Operator-Token: <token>)\n", a.operatorTokenPath)
+	}
+	fmt.Fprintln(a.Stdout)
 }
 
 // Close stops producers first, then drains the pipeline into storage,
@@ -561,3 +578,7 @@ func randomSuffix() string {
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
 }
+
+// OperatorTokenFileName is the file in the data directory that holds a
+// generated actuator operator token.
+const OperatorTokenFileName = "operator-token"

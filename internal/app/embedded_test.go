@@ -50,6 +50,9 @@ func TestRunEmbeddedDefaults(t *testing.T) {
 	var policies json.RawMessage
 	require.Equal(t, http.StatusOK, apiGet(t, base, tok, "/api/v1/remediation/policies", &policies))
 	require.Contains(t, string(policies), "dry_run")
+	fi, err = os.Stat(filepath.Join(cfg.DataDir, OperatorTokenFileName))
+	require.NoError(t, err, "an operator token is generated for approvals")
+	require.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
 
 	// The actuator's verification queries go through the same engine.
 	v, err := queryOne(t.Context(), a.queryHandlerForTest(t), `count(count by (vm_id) (novacron_vm_up{provider="sim"}))`, ahead())
