@@ -43,6 +43,7 @@ func storeWithHistory(t *testing.T, sc *sim.Config, start time.Time, d time.Dura
 // with a day of history produces, on the next hours of live data, exactly
 // the events of a processor that saw that day live.
 func TestBackfillWarmsModels(t *testing.T) {
+	t.Parallel()
 	start := time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC)
 	sc := sim.NewDefaultConfig()
 	sc.VMs, sc.Hosts, sc.Interval = 4, 1, time.Minute

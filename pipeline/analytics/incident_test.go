@@ -58,13 +58,10 @@ func correlateEvents(events []novacron.Event, partitions int) []novacron.Event {
 // scheduled incident must appear as an incident on its target with the
 // right probable cause, opened within detectBound of its start.
 func TestIncidentsFromSim(t *testing.T) {
+	t.Parallel()
 	const detectBound = 90 * time.Minute
-	start := time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC)
-	warm := 4 * 24 * time.Hour
-	cfg := NewDefaultConfig()
-	cfg.MaxClockSkew = 0
-	r := newSimRun(t, cfg, incidentSimConfig(warm), start)
-	r.run(t, start, start.Add(warm+22*time.Hour), time.Minute)
+	r := incidentRun(t)
+	start, warm := r.start, 4*24*time.Hour
 	incs := correlateEvents(r.events, 4)
 	opened := map[string]novacron.Event{}
 	for _, e := range incs {

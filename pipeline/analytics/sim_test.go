@@ -1,6 +1,7 @@
 package analytics
 
 import (
+	"sync"
 	"testing"
 	"time"
 
@@ -28,6 +29,27 @@ func newSimRun(t *testing.T, cfg Config, simCfg *sim.Config, start time.Time) *s
 	require.NoError(t, err)
 	_ = clock
 	return &simRun{fleet: f, start: start, proc: p}
+}
+
+var (
+	incidentOnce sync.Once
+	incidentSim  *simRun
+)
+
+// incidentRun is the run of incidentSimConfig over four quiet days and the
+// incident day, shared by the tests that score it (read-only).
+func incidentRun(t *testing.T) *simRun {
+	incidentOnce.Do(func() {
+		start := time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC)
+		warm := 4 * 24 * time.Hour
+		cfg := NewDefaultConfig()
+		cfg.MaxClockSkew = 0
+		r := newSimRun(t, cfg, incidentSimConfig(warm), start)
+		r.run(t, start, start.Add(warm+22*time.Hour), time.Minute)
+		incidentSim = r
+	})
+	require.NotNil(t, incidentSim, "the shared incident run failed")
+	return incidentSim
 }
 
 func (r *simRun) run(t *testing.T, from, to time.Time, step time.Duration) {
@@ -61,13 +83,9 @@ func incidentSimConfig(warm time.Duration) *sim.Config {
 // Each must raise an anomaly (or, for a filling disk, a forecast breach)
 // on its target within detectBound of its start.
 func TestDetectsSimIncidents(t *testing.T) {
+	t.Parallel()
 	const detectBound = 90 * time.Minute
-	start := time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC)
-	warm := 4 * 24 * time.Hour
-	cfg := NewDefaultConfig()
-	cfg.MaxClockSkew = 0
-	r := newSimRun(t, cfg, incidentSimConfig(warm), start)
-	r.run(t, start, start.Add(warm+22*time.Hour), time.Minute)
+	r := incidentRun(t)
 	incidents := r.fleet.Incidents()
 	require.Len(t, incidents, 5)
 	for _, in := range incidents {
@@ -96,6 +114,7 @@ func TestDetectsSimIncidents(t *testing.T) {
 // zero; docs/metrics.md records the figure. Lowering the budget is the
 // way to make the test stricter as the models improve.
 func TestQuietWeekFalseAlarms(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("two simulated weeks")
 	}

@@ -13,6 +13,7 @@ import (
 // TestSnapshotContinuity: a processor restored from a snapshot taken at
 // any point produces exactly the output of one that never stopped.
 func TestSnapshotContinuity(t *testing.T) {
+	t.Parallel()
 	start := time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC)
 	sc := sim.NewDefaultConfig()
 	sc.VMs, sc.Hosts, sc.Interval = 4, 1, time.Minute

@@ -236,6 +236,7 @@ func runContinuity(t *testing.T, b novacron.Bus, store checkpoint.Store, settle 
 }
 
 func TestContinuityMemoryBus(t *testing.T) {
+	t.Parallel()
 	b, err := membus.New(membus.NewDefaultConfig(), membus.Settings{})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = b.Close() })
@@ -245,6 +246,7 @@ func TestContinuityMemoryBus(t *testing.T) {
 }
 
 func TestContinuityKafka(t *testing.T) {
+	t.Parallel()
 	brokers := testserver.Kafka(t)
 	cfg := kafkabus.NewDefaultConfig()
 	cfg.Brokers = brokers
