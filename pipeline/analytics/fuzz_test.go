@@ -62,3 +62,28 @@ func TestMetricsLint(t *testing.T) {
 	require.NoError(t, err)
 	require.Empty(t, problems)
 }
+
+// TestAppendBandMatchesDerived: the batched band points equal the ones
+// derived builds one by one (names, labels, samples), for a gauge and a
+// counter converted to a rate.
+func TestAppendBandMatchesDerived(t *testing.T) {
+	p, err := NewProcessor(NewDefaultConfig(), nil, Source)
+	require.NoError(t, err)
+	for _, tc := range []struct {
+		metric string
+		rate   bool
+	}{{"novacron_vm_cpu_usage_ratio", false}, {"novacron_vm_disk_read_bytes_total", true}} {
+		ls := novacron.Labels{{Name: "__name__", Value: tc.metric}, {Name: "host", Value: "h1"}, {Name: "vm_id", Value: "vm-1"}}
+		st := &seriesState{labels: ls, rate: tc.rate}
+		got := p.appendBand(nil, st, 42, 1, 2, 3, 4)
+		in := InputName(tc.metric, tc.rate)
+		want := []novacron.Series{
+			p.derived(ls, in, KindBaseline, "", "", 42, 1),
+			p.derived(ls, in, KindBaselineLower, "", "", 42, 2),
+			p.derived(ls, in, KindBaselineUpper, "", "", 42, 3),
+			p.derived(ls, in, KindAnomalyScore, "", "", 42, 4),
+		}
+		require.Equal(t, want, got)
+		require.Equal(t, tc.metric, ls.Get("__name__"), "source labels untouched")
+	}
+}

@@ -77,6 +77,38 @@ type Processor struct {
 	forecaster models.Forecaster
 	scratchF   []float64
 	horizons   []horizon
+	// names caches the derived series names of each input, so emitting
+	// derived points builds no strings.
+	names map[nameKey]*derivedNames
+}
+
+type nameKey struct {
+	metric string
+	rate   bool
+}
+
+// derivedNames are the names of an input's derived series.
+type derivedNames struct {
+	input                                   string
+	baseline, lower, upper, score, forecast string
+	ttt                                     string
+}
+
+// namesFor returns the cached derived names of a metric.
+func (p *Processor) namesFor(metric string, rate bool) *derivedNames {
+	k := nameKey{metric, rate}
+	if n := p.names[k]; n != nil {
+		return n
+	}
+	in := InputName(metric, rate)
+	n := &derivedNames{input: in, baseline: DerivedName(in, KindBaseline), lower: DerivedName(in, KindBaselineLower),
+		upper: DerivedName(in, KindBaselineUpper), score: DerivedName(in, KindAnomalyScore),
+		forecast: DerivedName(in, KindForecast), ttt: DerivedName(in, KindTimeToThreshold)}
+	if p.names == nil {
+		p.names = map[nameKey]*derivedNames{}
+	}
+	p.names[k] = n
+	return n
 }
 
 type horizon struct {
@@ -313,12 +345,7 @@ func (p *Processor) observe(key uint64, st *seriesState, t int64, v float64, out
 		p.anomaly(key, st, t, v, res, out)
 		st.maxScore = max(st.maxScore, res.Score)
 		if t >= st.nextEmit {
-			in := InputName(st.labels.Get(novacron.MetricNameLabel), st.rate)
-			out.Series = append(out.Series,
-				p.derived(st.labels, in, KindBaseline, "", "", t, res.Expected),
-				p.derived(st.labels, in, KindBaselineLower, "", "", t, res.Lower),
-				p.derived(st.labels, in, KindBaselineUpper, "", "", t, res.Upper),
-				p.derived(st.labels, in, KindAnomalyScore, "", "", t, st.maxScore))
+			out.Series = p.appendBand(out.Series, st, t, res.Expected, res.Lower, res.Upper, st.maxScore)
 			st.maxScore = 0
 			st.nextEmit = t + p.cfg.DerivedInterval.Milliseconds()
 		}
@@ -326,6 +353,31 @@ func (p *Processor) observe(key uint64, st *seriesState, t int64, v float64, out
 	if st.fc != nil {
 		p.forecast(key, st, rl, t, v, out)
 	}
+}
+
+// appendBand appends the baseline, band and score points of a series at
+// t, their labels and samples carved from one allocation each.
+func (p *Processor) appendBand(dst []novacron.Series, st *seriesState, t int64, expected, lower, upper, score float64) []novacron.Series {
+	n := p.namesFor(st.labels.Get(novacron.MetricNameLabel), st.rate)
+	src := st.labels
+	k := len(src)
+	labels := make(novacron.Labels, 4*k)
+	samples := make([]novacron.Sample, 4)
+	for i, kv := range [4]struct {
+		name string
+		v    float64
+	}{{n.baseline, expected}, {n.lower, lower}, {n.upper, upper}, {n.score, score}} {
+		ls := labels[i*k : (i+1)*k : (i+1)*k]
+		copy(ls, src)
+		for j := range ls {
+			if ls[j].Name == novacron.MetricNameLabel {
+				ls[j].Value = kv.name
+			}
+		}
+		samples[i] = novacron.Sample{T: t, V: kv.v}
+		dst = append(dst, novacron.Series{Labels: ls, Samples: samples[i : i+1 : i+1]})
+	}
+	return dst
 }
 
 // derived builds one point of a derived series, with the source labels
