@@ -81,6 +81,12 @@ func TestClassification(t *testing.T) {
 		opened("a2", "vm-1", "h1", "novacron_vm_network_receive_bytes_total", 2*time.Minute, true))
 	f("memory up alone", CauseMemoryLeak,
 		opened("a1", "vm-1", "h1", metricVMMemory, 0, true))
+	shifted := opened("a1", "vm-1", "h1", metricVMMemory, 0, true)
+	shifted.Details["component"] = "shift"
+	f("memory stepping to a new level is no leak", "", shifted)
+	small := opened("a1", "vm-1", "h1", metricVMCPU, 0, true)
+	small.Details["value"], small.Details["expected"] = 0.5, 0.4
+	f("a small cpu rise is no runaway", "", small)
 	f("disk usage up", CauseDiskFilling,
 		opened("a1", "vm-1", "h1", metricVMDisk, 0, true))
 	f("cpu and I/O down", CauseVMIdle,

@@ -67,6 +67,7 @@ type signal struct {
 	start  int64 // ms
 	value  float64
 	expect float64
+	comp   string // the detector's component ("shift", "level", ...)
 	open   bool
 	refs   []any
 	inc    *incident
@@ -174,7 +175,7 @@ func (c *Correlator) Observe(e novacron.Event, ref any) {
 			return
 		}
 		s := &signal{id: id, vm: e.VMID, host: e.Host, metric: str(e.Details, "metric"), start: t, open: true,
-			value: num(e.Details, "value"), expect: num(e.Details, "expected"), refs: []any{ref}}
+			value: num(e.Details, "value"), expect: num(e.Details, "expected"), comp: str(e.Details, "component"), refs: []any{ref}}
 		s.up = s.value > s.expect
 		c.add(s)
 	case novacron.EventForecastBreach:
@@ -394,22 +395,37 @@ func (c *Correlator) classify(host string, g *group) {
 	}
 }
 
+// Magnitudes a CPU anomaly needs to count as a runaway (rise of the
+// usage ratio above its expected value) or as going idle (value at most
+// this fraction of the expected one).
+const (
+	runawayRise  = 0.25
+	idleFraction = 0.5
+)
+
 // vmCause classifies one VM's anomalies of a group; "" when they look
 // like an ordinary change of workload.
 func vmCause(sigs []*signal) string {
-	var cpuUp, cpuDown, memUp, diskUp, ioUp, ioDown, io, other bool
+	var cpuUp, cpuDown, cpuOther, memUp, diskUp, ioUp, ioDown, io, other bool
 	for _, s := range sigs {
 		switch {
 		case s.metric == metricVMDisk && s.up:
 			diskUp = true
 		case s.metric == metricVMCPU:
-			if s.up {
+			// Only large moves: a runaway pins the CPU, an idle VM
+			// drops to a fraction of its usual use; smaller moves are
+			// the daily shape of a workload.
+			if s.up && s.value-s.expect >= runawayRise {
 				cpuUp = true
-			} else {
+			} else if !s.up && s.value <= idleFraction*s.expect {
 				cpuDown = true
+			} else {
+				cpuOther = true
 			}
 		case s.metric == metricVMMemory:
-			if s.up {
+			// A leak climbs out of the band; a step to a new level
+			// (shift, level) is the workload changing phase.
+			if s.up && s.comp != "shift" && s.comp != "level" {
 				memUp = true
 			}
 		case isIO(s.metric):
@@ -432,7 +448,7 @@ func vmCause(sigs []*signal) string {
 		return CauseVMIdle
 	case cpuUp && !io:
 		return CauseVMRunaway
-	case memUp && !cpuUp && !cpuDown && !io:
+	case memUp && !cpuUp && !cpuDown && !cpuOther && !io:
 		return CauseMemoryLeak
 	}
 	return ""
