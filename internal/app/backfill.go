@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -146,4 +147,25 @@ func backfillStore(ctx context.Context, cfg *config.Config) (checkpoint.Store, f
 		return nil, nil, errors.Join(fmt.Errorf("create checkpoint topic %q (analytics.checkpoint.topic): %w", k.Topic, err), b.Close())
 	}
 	return checkpoint.NewTopic(b, k.Topic, cfg.Analytics.Group), func() { _ = b.Close() }, nil
+}
+
+// ParseBackfillTime reads a --start or --end value: RFC 3339, Unix
+// seconds, "now", or a duration before now ("168h", "30m").
+func ParseBackfillTime(s string, now time.Time) (time.Time, error) {
+	switch {
+	case s == "now":
+		return now, nil
+	case s == "":
+		return time.Time{}, errors.New("empty time")
+	}
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t, nil
+	}
+	if d, err := time.ParseDuration(s); err == nil && d >= 0 {
+		return now.Add(-d), nil
+	}
+	if f, err := strconv.ParseFloat(s, 64); err == nil && f >= 0 && f < 1e11 {
+		return time.UnixMilli(int64(f * 1000)).UTC(), nil
+	}
+	return time.Time{}, fmt.Errorf("time %q: want RFC 3339, Unix seconds, now, or a duration before now such as 168h", s)
 }

@@ -85,3 +85,21 @@ func TestRunBackfillBadRange(t *testing.T) {
 	err := RunBackfill(t.Context(), cfg, BackfillArgs{Start: now, End: now.Add(-time.Hour), QueryURL: "http://127.0.0.1:1"}, &bytes.Buffer{}, &bytes.Buffer{})
 	require.ErrorContains(t, err, "start")
 }
+
+func TestParseBackfillTime(t *testing.T) {
+	now := time.Date(2026, 3, 9, 12, 0, 0, 0, time.UTC)
+	f := func(in string, want time.Time) {
+		t.Helper()
+		got, err := ParseBackfillTime(in, now)
+		require.NoError(t, err, in)
+		require.True(t, want.Equal(got), "%s: got %s", in, got)
+	}
+	f("now", now)
+	f("168h", now.Add(-168*time.Hour))
+	f("2026-03-02T00:00:00Z", time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC))
+	f("1772409600", time.Unix(1772409600, 0))
+	for _, bad := range []string{"", "yesterday", "-5h", "1e12"} {
+		_, err := ParseBackfillTime(bad, now)
+		require.Error(t, err, bad)
+	}
+}
