@@ -3,7 +3,9 @@ package analytics
 import (
 	"context"
 	"encoding/json"
+	"maps"
 	"os"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -68,6 +70,68 @@ type continuityFixture struct {
 	clock  time.Time
 	want   map[string]novacron.Event
 	ref    *Processor
+	stages int
+	log    storeLog
+}
+
+// storeLog records the checkpoint saves and loads of every stage.
+type storeLog struct {
+	mu  sync.Mutex
+	ops []storeOp
+}
+
+type storeOp struct {
+	who   int
+	save  bool
+	parts []int32
+}
+
+// loggingStore is a checkpoint.Store that logs to a storeLog.
+type loggingStore struct {
+	checkpoint.Store
+	who int
+	log *storeLog
+}
+
+func (l *loggingStore) Save(ctx context.Context, snaps map[int32][]byte) error {
+	// Logged before the save so that a load that sees it is logged after.
+	l.log.add(l.who, true, slices.Collect(maps.Keys(snaps)))
+	return l.Store.Save(ctx, snaps)
+}
+
+func (l *loggingStore) Load(ctx context.Context, parts []int32) (map[int32][]byte, error) {
+	m, err := l.Store.Load(ctx, parts)
+	l.log.add(l.who, false, parts)
+	return m, err
+}
+
+func (s *storeLog) add(who int, save bool, parts []int32) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.ops = append(s.ops, storeOp{who, save, parts})
+}
+
+// requireNoLateSaves fails when a stage saved a partition after another
+// stage had loaded it: the old owner overwriting the new owner's state.
+func (s *storeLog) requireNoLateSaves(t *testing.T) {
+	t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	owner := map[int32]int{}
+	loads := 0
+	for i, op := range s.ops {
+		for _, p := range op.parts {
+			if !op.save {
+				owner[p] = op.who
+				loads++
+				continue
+			}
+			if o, ok := owner[p]; ok && o != op.who {
+				require.Failf(t, "late checkpoint", "stage %d saved partition %d (op %d) after stage %d loaded it", op.who, p, i, o)
+			}
+		}
+	}
+	require.Positive(t, loads)
 }
 
 func newContinuityFixture(t *testing.T, b novacron.Bus, store checkpoint.Store) *continuityFixture {
@@ -115,7 +179,9 @@ func (f *continuityFixture) publish(t *testing.T, d time.Duration) {
 }
 
 func (f *continuityFixture) stage(t *testing.T) *Stage {
-	s, err := New(f.cfg, Settings{Checkpoints: f.store}, f.bus, &recordingWriter{}, f.topics)
+	f.stages++
+	store := &loggingStore{Store: f.store, who: f.stages, log: &f.log}
+	s, err := New(f.cfg, Settings{Checkpoints: store}, f.bus, &recordingWriter{}, f.topics)
 	require.NoError(t, err)
 	require.NoError(t, s.Start(context.Background()))
 	return s
@@ -233,6 +299,7 @@ func runContinuity(t *testing.T, b novacron.Bus, store checkpoint.Store, settle 
 	f.publish(t, 4*time.Hour)
 	f.check(t, r, 60*time.Second)
 	require.NoError(t, bStage.Shutdown(ctx))
+	f.log.requireNoLateSaves(t)
 }
 
 func TestContinuityMemoryBus(t *testing.T) {
