@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/alecthomas/kingpin/v2"
 
@@ -50,6 +51,19 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	apiCmd := a.Command("api", "Run the API role: REST API and Prometheus-compatible queries.")
 	addRunFlags(apiCmd)
 
+	backfill := a.Command("backfill", "Warm the analytics models from stored history and save them as checkpoints; run before the processors start.")
+	var bfConfig, bfStart, bfEnd, bfQueryURL string
+	var bfSelectors []string
+	var bfStep time.Duration
+	var bfPartitions int32
+	backfill.Flag("config.file", "YAML configuration file; built-in defaults when empty.").Envar("NOVACRON_CONFIG_FILE").StringVar(&bfConfig)
+	backfill.Flag("start", "Start of the history: RFC 3339, Unix seconds, or a duration before now (168h, 24h).").Default("168h").StringVar(&bfStart)
+	backfill.Flag("end", "End of the history: RFC 3339, Unix seconds, a duration before now, or now.").Default("now").StringVar(&bfEnd)
+	backfill.Flag("selector", "PromQL series selector to read (repeatable); default one per analytics rule.").StringsVar(&bfSelectors)
+	backfill.Flag("step", "Resolution of the history read.").Default("1m").DurationVar(&bfStep)
+	backfill.Flag("query-url", "Prometheus HTTP API to read (without /api/v1); default the configured store.").StringVar(&bfQueryURL)
+	backfill.Flag("partitions", "Partition count of the samples topic; default topics.partitions.").Int32Var(&bfPartitions)
+
 	cfgCmd := a.Command("config", "Configuration commands.")
 	check := cfgCmd.Command("check", "Validate a configuration file, listing every problem with its key and line.")
 	checkFile := check.Arg("file", "The YAML file to check.").Required().String()
@@ -76,6 +90,30 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 		fmt.Fprintf(stdout, "%s: configuration is valid\n", *checkFile)
+		return 0
+	}
+	if cmd == backfill.FullCommand() {
+		cfg, err := config.Load(bfConfig)
+		if err != nil {
+			fmt.Fprintln(stderr, err)
+			return 1
+		}
+		now := time.Now()
+		start, err := ParseBackfillTime(bfStart, now)
+		if err != nil {
+			fmt.Fprintf(stderr, "novacron backfill: --start=%q: %v\n", bfStart, err)
+			return 2
+		}
+		end, err := ParseBackfillTime(bfEnd, now)
+		if err != nil {
+			fmt.Fprintf(stderr, "novacron backfill: --end=%q: %v\n", bfEnd, err)
+			return 2
+		}
+		if err := RunBackfill(ctx, cfg, BackfillArgs{Start: start, End: end, Selectors: bfSelectors, Step: bfStep,
+			QueryURL: bfQueryURL, Partitions: bfPartitions}, stdout, stderr); err != nil {
+			fmt.Fprintln(stderr, "novacron backfill:", err)
+			return 1
+		}
 		return 0
 	}
 	roles := AllRoles

@@ -81,3 +81,12 @@ func TestVersionAndUsage(t *testing.T) {
 	require.Equal(t, 2, code)
 	require.Contains(t, errs, "frobnicate")
 }
+
+func TestBackfillFlags(t *testing.T) {
+	code, _, errs := runMain("backfill", "--start", "yesterday-ish")
+	require.Equal(t, 2, code)
+	require.Contains(t, errs, `--start="yesterday-ish"`)
+	code, _, errs = runMain("backfill", "--end", "soon")
+	require.Equal(t, 2, code)
+	require.Contains(t, errs, `--end="soon"`)
+}
