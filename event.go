@@ -21,7 +21,7 @@ const (
 // Event is something NovaCron noticed or did, published as JSON on the
 // events topic.
 type Event struct {
-	SchemaVersion int    `json:"schema_version"`
+	SchemaVersion int `json:"schema_version"`
 	// ID is deterministic for the thing described, so duplicates delivered
 	// by an at-least-once bus are recognisable downstream.
 	ID       string            `json:"id"`

@@ -141,7 +141,7 @@ type CollectorsConfig struct {
 type ActuatorConfig struct {
 	// Enabled runs the actuator in the API role. Default true (policies
 	// default to dry-run: plans are recorded, nothing is changed).
-	Enabled        bool `yaml:"enabled"`
+	Enabled         bool `yaml:"enabled"`
 	actuator.Config `yaml:",inline"`
 	// Drivers configures the provider drivers actions go through. The
 	// simulated fleet's driver is always there when the fleet runs in the
@@ -276,8 +276,8 @@ func NewDefault() *Config {
 			Libvirt: *libvirtcoll.NewDefaultConfig(),
 			AWS:     *awscoll.NewDefaultConfig(),
 		},
-		Analytics:          analytics.NewDefaultConfig(),
-		State:              stateDefaults(),
+		Analytics: analytics.NewDefaultConfig(),
+		State:     stateDefaults(),
 		Actuator: ActuatorConfig{
 			Enabled: true,
 			Config:  actuator.NewDefaultConfig(),
