@@ -1,359 +1,49 @@
 package main
 
 import (
-	"context"
-	"crypto/rand"
-	"encoding/base64"
-	"errors"
-	"fmt"
-	"io"
-	"net"
-	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strconv"
-	"strings"
-	"syscall"
-	"time"
-
-	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kgo"
-
-	"github.com/novacron/novacron/internal/testserver"
+	"github.com/novacron/novacron/benchmarks/internal/servers"
 )
 
-// vmServer is a single-node VictoriaMetrics started as internal/testserver
-// starts it for the tests (loopback port, own data directory,
-// -dedup.minScrapeInterval=1ms so re-delivered samples are stored once).
-type vmServer struct {
-	dir    string
-	port   int
-	cmd    *exec.Cmd
-	exited chan struct{}
-}
+// The servers are started by benchmarks/internal/servers, which the
+// stream benchmark shares; these adapters keep this command's names.
 
-func vmBinary() (string, error) {
-	if p := os.Getenv(testserver.VictoriaMetricsBinaryEnv); p != "" {
-		return p, nil
-	}
-	p, err := exec.LookPath("victoria-metrics")
-	if err != nil {
-		return "", fmt.Errorf("victoria-metrics binary not found (apt-get install victoria-metrics, or set %s): %w",
-			testserver.VictoriaMetricsBinaryEnv, err)
-	}
-	return p, nil
-}
+// vmServer is a single-node VictoriaMetrics (see servers.VM).
+type vmServer struct{ *servers.VM }
 
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
+// kafkaServer is a single-node Apache Kafka broker (see servers.Kafka).
+type kafkaServer struct{ *servers.Kafka }
+
+func vmBinary() (string, error) { return servers.VMBinary() }
 
 // startVM starts VictoriaMetrics on a free port with its data under dir
 // and waits until /health answers.
 func startVM(dir string) (*vmServer, error) {
-	bin, err := vmBinary()
+	vm, err := servers.StartVM(dir)
 	if err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, err
-	}
-	var lastErr error
-	for range 3 { // another process may take the picked port meanwhile
-		port, err := freePort()
-		if err != nil {
-			return nil, err
-		}
-		vm := &vmServer{dir: dir, port: port}
-		if lastErr = vm.start(bin); lastErr == nil {
-			return vm, nil
-		}
-	}
-	return nil, lastErr
+	return &vmServer{vm}, nil
 }
 
-func (vm *vmServer) start(bin string) error {
-	logf, err := os.OpenFile(filepath.Join(vm.dir, "victoria-metrics.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return err
-	}
-	cmd := exec.Command(bin,
-		"-httpListenAddr="+vm.addr(),
-		"-storageDataPath="+filepath.Join(vm.dir, "data"),
-		"-retentionPeriod=100y",
-		"-search.latencyOffset=0s",
-		"-search.disableCache",
-		"-dedup.minScrapeInterval=1ms",
-		"-loggerLevel=WARN",
-	)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		logf.Close()
-		return fmt.Errorf("start %s: %w", bin, err)
-	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); logf.Close(); close(exited) }()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		select {
-		case <-exited:
-			return fmt.Errorf("victoria-metrics on %s exited at startup: %s", vm.addr(), tailFile(filepath.Join(vm.dir, "victoria-metrics.log")))
-		default:
-		}
-		if resp, err := http.Get(vm.url() + "/health"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				vm.cmd, vm.exited = cmd, exited
-				return nil
-			}
-		}
-		if time.Now().After(deadline) {
-			_ = cmd.Process.Kill()
-			<-exited
-			return fmt.Errorf("victoria-metrics on %s not healthy after 30s", vm.addr())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
+func (vm *vmServer) url() string       { return vm.URL() }
+func (vm *vmServer) writeURL() string  { return vm.WriteURL() }
+func (vm *vmServer) pid() int          { return vm.PID() }
+func (vm *vmServer) stop()             { vm.Stop() }
+func (vm *vmServer) forceFlush() error { return vm.ForceFlush() }
 
-func (vm *vmServer) addr() string     { return net.JoinHostPort("127.0.0.1", strconv.Itoa(vm.port)) }
-func (vm *vmServer) url() string      { return "http://" + vm.addr() }
-func (vm *vmServer) writeURL() string { return vm.url() + "/api/v1/write" }
-func (vm *vmServer) pid() int         { return vm.cmd.Process.Pid }
-
-// stop stops the server gracefully (SIGINT), killing it after 30s.
-func (vm *vmServer) stop() {
-	if vm.cmd == nil {
-		return
-	}
-	_ = vm.cmd.Process.Signal(os.Interrupt)
-	select {
-	case <-vm.exited:
-	case <-time.After(30 * time.Second):
-		_ = vm.cmd.Process.Kill()
-		<-vm.exited
-	}
-	vm.cmd = nil
-}
-
-// forceFlush makes the samples written so far visible to queries.
-func (vm *vmServer) forceFlush() error {
-	resp, err := http.Get(vm.url() + "/internal/force_flush")
-	if err != nil {
-		return fmt.Errorf("force flush: %w", err)
-	}
-	defer resp.Body.Close()
-	_, _ = io.Copy(io.Discard, resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("force flush: HTTP %d", resp.StatusCode)
-	}
-	return nil
-}
-
-// kafkaServer is a single-node Apache Kafka (combined broker and KRaft
-// controller) configured as internal/testserver configures it.
-type kafkaServer struct {
-	dir, libs  string
-	brokerPort int
-	ctrlPort   int
-	cmd        *exec.Cmd
-	exited     chan struct{}
-}
-
-// startKafka fetches the broker jars when missing (scripts/fetch-kafka.sh
-// through testserver.KafkaLibs), formats a KRaft log directory under dir
-// and starts the broker.
+// startKafka fetches the broker jars when missing, formats a KRaft log
+// directory under dir and starts the broker.
 func startKafka(dir string) (*kafkaServer, error) {
-	if _, err := exec.LookPath("java"); err != nil {
-		return nil, fmt.Errorf("java not found (apt-get install openjdk-17-jre-headless): %w", err)
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, err
-	}
-	libs, err := testserver.KafkaLibs()
+	k, err := servers.StartKafka(dir)
 	if err != nil {
 		return nil, err
 	}
-	var lastErr error
-	for range 3 {
-		bp, err1 := freePort()
-		cp, err2 := freePort()
-		if err := errors.Join(err1, err2); err != nil {
-			return nil, err
-		}
-		if bp == cp {
-			continue
-		}
-		k := &kafkaServer{dir: dir, libs: libs, brokerPort: bp, ctrlPort: cp}
-		if lastErr = k.format(); lastErr != nil {
-			return nil, lastErr
-		}
-		if lastErr = k.start(); lastErr == nil {
-			return k, nil
-		}
-		_ = os.RemoveAll(filepath.Join(dir, "data"))
-	}
-	return nil, lastErr
+	return &kafkaServer{k}, nil
 }
 
-func (k *kafkaServer) brokers() []string {
-	return []string{net.JoinHostPort("127.0.0.1", strconv.Itoa(k.brokerPort))}
-}
+func (k *kafkaServer) brokers() []string { return k.Brokers() }
+func (k *kafkaServer) pid() int          { return k.PID() }
+func (k *kafkaServer) stop()             { k.Stop() }
+func (k *kafkaServer) version() string   { return k.Version() }
 
-func (k *kafkaServer) format() error {
-	props := fmt.Sprintf(`process.roles=broker,controller
-node.id=1
-controller.quorum.bootstrap.servers=127.0.0.1:%[2]d
-listeners=PLAINTEXT://127.0.0.1:%[1]d,CONTROLLER://127.0.0.1:%[2]d
-advertised.listeners=PLAINTEXT://127.0.0.1:%[1]d
-controller.listener.names=CONTROLLER
-inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
-log.dirs=%[3]s
-auto.create.topics.enable=false
-num.partitions=1
-num.network.threads=2
-num.io.threads=2
-background.threads=2
-offsets.topic.replication.factor=1
-offsets.topic.num.partitions=4
-transaction.state.log.replication.factor=1
-transaction.state.log.min.isr=1
-transaction.state.log.num.partitions=4
-share.coordinator.state.topic.replication.factor=1
-share.coordinator.state.topic.min.isr=1
-group.initial.rebalance.delay.ms=0
-group.min.session.timeout.ms=1000
-`, k.brokerPort, k.ctrlPort, filepath.Join(k.dir, "data"))
-	log4j := fmt.Sprintf(`status = warn
-appender.file.type = File
-appender.file.name = file
-appender.file.fileName = %s
-appender.file.layout.type = PatternLayout
-appender.file.layout.pattern = [%%d] %%p %%m (%%c)%%n
-rootLogger.level = warn
-rootLogger.appenderRef.file.ref = file
-`, filepath.Join(k.dir, "server.log"))
-	if err := os.WriteFile(filepath.Join(k.dir, "server.properties"), []byte(props), 0o644); err != nil {
-		return err
-	}
-	if err := os.WriteFile(filepath.Join(k.dir, "log4j2.properties"), []byte(log4j), 0o644); err != nil {
-		return err
-	}
-	var id [16]byte
-	_, _ = rand.Read(id[:])
-	cmd := exec.Command("java", append(k.jvmArgs("256m"), "kafka.tools.StorageTool", "format",
-		"-t", base64.RawURLEncoding.EncodeToString(id[:]), "-c", filepath.Join(k.dir, "server.properties"),
-		"--standalone", "--ignore-formatted")...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("format Kafka storage in %s: %w: %s", k.dir, err, tail(out, 2000))
-	}
-	return nil
-}
-
-func (k *kafkaServer) jvmArgs(heap string) []string {
-	return []string{
-		"-Xmx" + heap, "-Xms64m",
-		"-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-XX:-UsePerfData",
-		"-Djava.awt.headless=true",
-		"-Dlog4j2.configurationFile=" + filepath.Join(k.dir, "log4j2.properties"),
-		"-cp", filepath.Join(k.libs, "*"),
-	}
-}
-
-func (k *kafkaServer) start() error {
-	out, err := os.OpenFile(filepath.Join(k.dir, "stdout.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return err
-	}
-	cmd := exec.Command("java", append(k.jvmArgs("512m"), "kafka.Kafka", filepath.Join(k.dir, "server.properties"))...)
-	cmd.Stdout, cmd.Stderr = out, out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		out.Close()
-		return fmt.Errorf("start Kafka: %w", err)
-	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); out.Close(); close(exited) }()
-	if err := k.waitReady(exited); err != nil {
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		<-exited
-		return err
-	}
-	k.cmd, k.exited = cmd, exited
-	return nil
-}
-
-func (k *kafkaServer) waitReady(exited <-chan struct{}) error {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(k.brokers()...))
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
-	adm := kadm.NewClient(cl)
-	deadline := time.Now().Add(90 * time.Second)
-	for {
-		select {
-		case <-exited:
-			return fmt.Errorf("kafka on %s exited at startup: %s", k.brokers()[0], tailFile(filepath.Join(k.dir, "stdout.log")))
-		default:
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		m, err := adm.Metadata(ctx)
-		cancel()
-		if err == nil && len(m.Brokers) > 0 && m.Controller >= 0 {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("kafka on %s not ready after 90s (last error %v)", k.brokers()[0], err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
-func (k *kafkaServer) pid() int { return k.cmd.Process.Pid }
-
-// stop kills the broker's process group.
-func (k *kafkaServer) stop() {
-	if k.cmd == nil {
-		return
-	}
-	_ = syscall.Kill(-k.cmd.Process.Pid, syscall.SIGKILL)
-	<-k.exited
-	k.cmd = nil
-}
-
-// version reads the broker's version from its jar's name.
-func (k *kafkaServer) version() string {
-	matches, _ := filepath.Glob(filepath.Join(k.libs, "kafka_*-*.jar"))
-	for _, m := range matches {
-		base := strings.TrimSuffix(filepath.Base(m), ".jar")
-		if i := strings.LastIndexByte(base, '-'); i > 0 && !strings.Contains(base[i:], "test") {
-			return base[i+1:]
-		}
-	}
-	return testserver.KafkaVersion
-}
-
-func tail(b []byte, n int) []byte {
-	if len(b) > n {
-		return b[len(b)-n:]
-	}
-	return b
-}
-
-func tailFile(path string) string {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return "(no log)"
-	}
-	return string(tail(b, 1500))
-}
+func tail(b []byte, n int) []byte { return servers.Tail(b, n) }
