@@ -44,15 +44,25 @@ func inFlight(s string) bool {
 // Target is a VM shape an action drives towards: the fields that are set
 // are compared with the observed VM.
 type Target struct {
-	VCPUs       int                 `json:"vcpus,omitempty"`
-	MemoryBytes int64               `json:"memory_bytes,omitempty"`
-	Host        string              `json:"host,omitempty"`
-	Power       novacron.PowerState `json:"power,omitempty"`
+	VCPUs       int   `json:"vcpus,omitempty"`
+	MemoryBytes int64 `json:"memory_bytes,omitempty"`
+	// InstanceType is the provider's size name ("t3.xlarge"). When set, it
+	// alone decides whether the VM has the target size (the type fixes
+	// its vCPUs and memory), and a resize asks the driver for it: the
+	// original shape of a resize records it, so that a rollback restores
+	// the very type the VM had.
+	InstanceType string              `json:"instance_type,omitempty"`
+	Host         string              `json:"host,omitempty"`
+	Power        novacron.PowerState `json:"power,omitempty"`
 }
 
 // matches reports whether vm already has the target shape.
 func (t Target) matches(vm novacron.VM) bool {
-	if t.VCPUs != 0 && vm.Size.VCPUs != t.VCPUs {
+	if t.InstanceType != "" {
+		if vm.Size.InstanceType != t.InstanceType {
+			return false
+		}
+	} else if t.VCPUs != 0 && vm.Size.VCPUs != t.VCPUs {
 		return false
 	}
 	if t.Host != "" && vm.Host != t.Host {

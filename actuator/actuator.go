@@ -69,6 +69,18 @@ type Deps struct {
 	Query Querier
 }
 
+// SizeResolver is implemented by drivers whose sizes are named types
+// (EC2 instance types): ResolveSize returns the size, with its type name,
+// vCPUs and memory, that Resize would give VM id for the request (zero
+// fields of the request keep the VM's current value). The actuator calls
+// it when it plans a resize in vCPUs, so that the action names the type
+// it sets, is compared with the VM by that type, and is dropped when no
+// type fits (the driver's EINVALID or EUNSUPPORTED error says why).
+// Implementations are safe for concurrent use and change nothing.
+type SizeResolver interface {
+	ResolveSize(ctx context.Context, id string, size novacron.Size) (novacron.Size, error)
+}
+
 // Actuator plans and executes VM actions. It implements
 // novacron.EventConsumer (events in) and novacron.InventoryConsumer (the
 // fleet, for placement and tenant budgets). Its methods are safe for
@@ -526,7 +538,7 @@ func (a *Actuator) callDriver(ctx context.Context, drv novacron.Driver, act *Act
 		if mem == 0 {
 			mem = vm.Size.MemoryBytes
 		}
-		return drv.Resize(ctx, act.VMID, novacron.Size{VCPUs: want.VCPUs, MemoryBytes: mem})
+		return drv.Resize(ctx, act.VMID, novacron.Size{VCPUs: want.VCPUs, MemoryBytes: mem, InstanceType: want.InstanceType})
 	case novacron.ActionMigrate:
 		return drv.Migrate(ctx, act.VMID, want.Host)
 	case novacron.ActionStop:

@@ -96,34 +96,55 @@ func TestLibvirtDriverResizeStopStart(t *testing.T) {
 	require.Equal(t, 2, vm.Size.VCPUs)
 }
 
-// TestAWSDriverStopStart runs a stop and a start through the EC2 driver
-// against moto.
-func TestAWSDriverStopStart(t *testing.T) {
-	ctx := context.Background()
+// motoEC2 is an EC2 driver and a plain EC2 client on the shared moto.
+type motoEC2 struct {
+	client *ec2.Client
+	drv    *awsdriver.Driver
+	image  *string
+}
+
+func newMotoEC2(t *testing.T) *motoEC2 {
+	t.Helper()
 	m := testserver.MotoServer(t)
 	creds := credentials.NewStaticCredentialsProvider("AKIDTESTING", "secret", "")
 	client := ec2.NewFromConfig(aws.Config{Region: testserver.MotoRegion, Credentials: creds, BaseEndpoint: aws.String(m.URL())})
-	imgs, err := client.DescribeImages(ctx, &ec2.DescribeImagesInput{Filters: []ec2types.Filter{{Name: aws.String("architecture"), Values: []string{"x86_64"}}}, MaxResults: aws.Int32(5)})
+	imgs, err := client.DescribeImages(context.Background(), &ec2.DescribeImagesInput{Filters: []ec2types.Filter{{Name: aws.String("architecture"), Values: []string{"x86_64"}}}, MaxResults: aws.Int32(5)})
 	require.NoError(t, err)
 	require.NotEmpty(t, imgs.Images)
-	out, err := client.RunInstances(ctx, &ec2.RunInstancesInput{ImageId: imgs.Images[0].ImageId, InstanceType: ec2types.InstanceTypeT3Micro, MinCount: aws.Int32(1), MaxCount: aws.Int32(1)})
-	require.NoError(t, err)
-	id := *out.Instances[0].InstanceId
-	state := func() ec2types.InstanceStateName {
-		t.Helper()
-		out, err := client.DescribeInstances(ctx, &ec2.DescribeInstancesInput{InstanceIds: []string{id}})
-		require.NoError(t, err)
-		return out.Reservations[0].Instances[0].State.Name
-	}
-
 	acfg := awsdriver.NewDefaultConfig()
 	acfg.Endpoint = m.URL()
 	acfg.Regions = []string{testserver.MotoRegion}
 	acfg.PollInterval, acfg.WaitTimeout, acfg.MaxAttempts = 20*time.Millisecond, 20*time.Second, 2
 	drv, err := awsdriver.New(*acfg, awsdriver.Settings{Credentials: creds})
 	require.NoError(t, err)
+	return &motoEC2{client: client, drv: drv, image: imgs.Images[0].ImageId}
+}
 
-	a, err := actuator.New(driverConfig(), actuator.Settings{}, actuator.Deps{DB: sqliteDB(t), Drivers: map[string]novacron.Driver{"aws": drv}})
+// run launches an instance of type typ and returns its ID.
+func (m *motoEC2) run(t *testing.T, typ ec2types.InstanceType) string {
+	t.Helper()
+	out, err := m.client.RunInstances(context.Background(), &ec2.RunInstancesInput{ImageId: m.image, InstanceType: typ, MinCount: aws.Int32(1), MaxCount: aws.Int32(1)})
+	require.NoError(t, err)
+	return *out.Instances[0].InstanceId
+}
+
+// instance returns the instance as EC2 (moto) describes it.
+func (m *motoEC2) instance(t *testing.T, id string) ec2types.Instance {
+	t.Helper()
+	out, err := m.client.DescribeInstances(context.Background(), &ec2.DescribeInstancesInput{InstanceIds: []string{id}})
+	require.NoError(t, err)
+	return out.Reservations[0].Instances[0]
+}
+
+// TestAWSDriverStopStart runs a stop and a start through the EC2 driver
+// against moto.
+func TestAWSDriverStopStart(t *testing.T) {
+	ctx := context.Background()
+	m := newMotoEC2(t)
+	id := m.run(t, ec2types.InstanceTypeT3Micro)
+	state := func() ec2types.InstanceStateName { return m.instance(t, id).State.Name }
+
+	a, err := actuator.New(driverConfig(), actuator.Settings{}, actuator.Deps{DB: sqliteDB(t), Drivers: map[string]novacron.Driver{"aws": m.drv}})
 	require.NoError(t, err)
 	require.NoError(t, a.Start(ctx))
 	t.Cleanup(func() { _ = a.Shutdown(context.Background()) })
@@ -135,4 +156,92 @@ func TestAWSDriverStopStart(t *testing.T) {
 
 	actOn(t, a, alert("Wanted", "aws", id), novacron.ActionStart)
 	require.Equal(t, ec2types.InstanceStateNameRunning, state())
+}
+
+var _ actuator.SizeResolver = (*awsdriver.Driver)(nil)
+
+// TestAWSDriverResizeInVCPUs runs resizes planned in vCPUs through the
+// actuator's executor and the EC2 driver against moto. An approve-mode
+// policy adding 2 vCPUs plans t3.medium → t3.xlarge (the smallest t3 with
+// 4 vCPUs and the current 4 GiB); once approved the instance is stopped,
+// retyped and started; an operator's rollback restores t3.medium. An
+// auto-mode resize whose signal does not improve is rolled back by the
+// actuator itself. An instance already at the family's largest type gets
+// no plan.
+func TestAWSDriverResizeInVCPUs(t *testing.T) {
+	ctx := context.Background()
+	m := newMotoEC2(t)
+	approved, auto, largest := m.run(t, ec2types.InstanceTypeT3Medium), m.run(t, ec2types.InstanceTypeT3Medium), m.run(t, ec2types.InstanceTypeT32xlarge)
+
+	cfg := testConfig(actuator.ModeApprove)
+	cfg.Cooldown = 0
+	grow := alertPolicy("grow", "Saturated", actuator.ActionSpec{Kind: novacron.ActionResize, AddVCPUs: 2, MaxVCPUs: 16})
+	growAuto := alertPolicy("grow-auto", "SaturatedNow", actuator.ActionSpec{Kind: novacron.ActionResize, AddVCPUs: 2, MaxVCPUs: 16})
+	growAuto.Mode = actuator.ModeAuto
+	growAuto.Verify = actuator.VerifySpec{Query: `max(novacron_vm_cpu_usage_ratio{vm_id="$vm_id"})`, Below: 0.85}
+	cfg.Policies = []actuator.Policy{grow, growAuto}
+	// The signal stays saturated whatever the size: verification fails.
+	busy := actuator.QueryFunc(func(context.Context, string, time.Time) (float64, error) { return 0.97, nil })
+	a, err := actuator.New(cfg, actuator.Settings{}, actuator.Deps{DB: sqliteDB(t), Drivers: map[string]novacron.Driver{"aws": m.drv}, Query: busy})
+	require.NoError(t, err)
+	require.NoError(t, a.Start(ctx))
+	t.Cleanup(func() { _ = a.Shutdown(context.Background()) })
+	r := apiRouter(a)
+	running := ec2types.InstanceStateNameRunning
+
+	// Approve mode: planned in vCPUs, named by type, run once approved.
+	require.NoError(t, a.ConsumeEvents(ctx, []novacron.Event{alert("Saturated", "aws", approved)}))
+	acts, err := a.List(ctx, actuator.ActionFilter{VMID: approved})
+	require.NoError(t, err)
+	require.Len(t, acts, 1)
+	act := acts[0]
+	require.Equal(t, actuator.StateProposed, act.State)
+	require.Equal(t, actuator.Target{VCPUs: 2, MemoryBytes: 4 << 30, InstanceType: "t3.medium"}, act.Original)
+	require.Equal(t, actuator.Target{VCPUs: 4, MemoryBytes: 16 << 30, InstanceType: "t3.xlarge"}, act.Desired)
+	require.Contains(t, act.Explanation, "resize from t3.medium (2 vCPUs) to t3.xlarge (4 vCPUs)")
+	require.Equal(t, ec2types.InstanceTypeT3Medium, m.instance(t, approved).InstanceType, "nothing happens before approval")
+
+	w := do(t, r, "POST", "/api/v1/remediation/actions/"+act.ID+"/approve", opToken, map[string]string{"comment": "needs room"})
+	require.Equal(t, 200, w.Code, w.Body.String())
+	done := waitState(t, a, act.ID, actuator.StateSucceeded, actuator.StateFailed, actuator.StateRolledBack)
+	require.Equal(t, actuator.StateSucceeded, done.State, "%s %s", done.Result, done.LastError)
+	in := m.instance(t, approved)
+	require.Equal(t, ec2types.InstanceTypeT3Xlarge, in.InstanceType)
+	require.Equal(t, running, in.State.Name, "started again after the type change")
+
+	w = do(t, r, "POST", "/api/v1/remediation/actions/"+act.ID+"/rollback", opToken, map[string]string{"comment": "too expensive"})
+	require.Equal(t, 200, w.Code, w.Body.String())
+	done = waitState(t, a, act.ID, actuator.StateRolledBack, actuator.StateFailed)
+	require.Equal(t, actuator.StateRolledBack, done.State, "%s %s", done.Result, done.LastError)
+	in = m.instance(t, approved)
+	require.Equal(t, ec2types.InstanceTypeT3Medium, in.InstanceType, "the previous type restored")
+	require.Equal(t, running, in.State.Name)
+
+	// Auto mode: executed at once; the signal did not improve, so the
+	// actuator rolls the type back by itself.
+	require.NoError(t, a.ConsumeEvents(ctx, []novacron.Event{alert("SaturatedNow", "aws", auto)}))
+	acts, err = a.List(ctx, actuator.ActionFilter{VMID: auto})
+	require.NoError(t, err)
+	require.Len(t, acts, 1)
+	done = waitState(t, a, acts[0].ID, actuator.StateRolledBack, actuator.StateFailed, actuator.StateSucceeded)
+	require.Equal(t, actuator.StateRolledBack, done.State, "%s %s", done.Result, done.LastError)
+	require.Contains(t, done.Result, "did not improve")
+	in = m.instance(t, auto)
+	require.Equal(t, ec2types.InstanceTypeT3Medium, in.InstanceType, "rolled back to the previous type")
+	require.Equal(t, running, in.State.Name)
+	audit, err := a.Audit(ctx, actuator.AuditFilter{ActionID: done.ID})
+	require.NoError(t, err)
+	var events []string
+	for _, e := range audit {
+		events = append(events, e.Event)
+	}
+	require.Contains(t, events, "verify", "the driver showed t3.xlarge before the rollback")
+	require.Contains(t, events, "rollback")
+
+	// No t3 has 10 vCPUs: nothing is planned, nothing changes.
+	require.NoError(t, a.ConsumeEvents(ctx, []novacron.Event{alert("Saturated", "aws", largest)}))
+	acts, err = a.List(ctx, actuator.ActionFilter{VMID: largest})
+	require.NoError(t, err)
+	require.Empty(t, acts)
+	require.Equal(t, ec2types.InstanceTypeT32xlarge, m.instance(t, largest).InstanceType)
 }

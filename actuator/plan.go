@@ -147,7 +147,13 @@ func (a *Actuator) consume(ctx context.Context, ev novacron.Event) (err error) {
 				return err
 			}
 			a.m.events.WithLabelValues("dropped").Inc()
-			a.logger.Debug("no action planned", "vm_id", ev.VMID, "policy", p.Name, "err", err)
+			if novacron.ErrorCode(err) == novacron.EUNSUPPORTED {
+				// The provider cannot do what the policy asks (no instance
+				// type fits): worth an operator's attention.
+				a.logger.Warn("no action planned", "vm_id", ev.VMID, "policy", p.Name, "err", err)
+			} else {
+				a.logger.Debug("no action planned", "vm_id", ev.VMID, "policy", p.Name, "err", err)
+			}
 			continue
 		}
 		if act == nil {
@@ -231,8 +237,32 @@ func (a *Actuator) plan(ctx context.Context, p Policy, ev novacron.Event) (*Acti
 			return nil, nil
 		}
 		act.Desired = Target{VCPUs: want}
-		act.Original = Target{VCPUs: vm.Size.VCPUs, MemoryBytes: vm.Size.MemoryBytes}
+		act.Original = Target{VCPUs: vm.Size.VCPUs, MemoryBytes: vm.Size.MemoryBytes, InstanceType: vm.Size.InstanceType}
 		what = fmt.Sprintf("resize from %d to %d vCPUs", vm.Size.VCPUs, want)
+		if r, ok := drv.(SizeResolver); ok {
+			sctx, cancel := context.WithTimeout(ctx, a.cfg.StepTimeout)
+			to, err := r.ResolveSize(sctx, vm.ID, novacron.Size{VCPUs: want, MemoryBytes: vm.Size.MemoryBytes})
+			cancel()
+			if err != nil {
+				if novacron.ErrorCode(err) == novacron.EINTERNAL {
+					err = &novacron.Error{Code: novacron.EUNAVAILABLE, Message: "resolve size of vm " + vm.ID, Err: err}
+				}
+				return nil, err
+			}
+			if to.InstanceType == vm.Size.InstanceType {
+				return nil, nil // the smallest type that fits is the current one
+			}
+			if p.Action.MaxVCPUs > 0 && to.VCPUs > p.Action.MaxVCPUs {
+				return nil, novacron.Errorf(novacron.EUNSUPPORTED, "the smallest instance type for vm %s with at least %d vCPUs is %s with %d vCPUs, above max_vcpus %d",
+					vm.ID, want, to.InstanceType, to.VCPUs, p.Action.MaxVCPUs)
+			}
+			act.Desired = Target{VCPUs: to.VCPUs, MemoryBytes: to.MemoryBytes, InstanceType: to.InstanceType}
+			what = fmt.Sprintf("resize from %s (%d vCPUs) to %s (%d vCPUs", vm.Size.InstanceType, vm.Size.VCPUs, to.InstanceType, to.VCPUs)
+			if to.VCPUs != want {
+				what += fmt.Sprintf(", the smallest type with at least %d", want)
+			}
+			what += ")"
+		}
 		if p.Action.MaxVCPUs > 0 {
 			what += fmt.Sprintf(" (at most %d)", p.Action.MaxVCPUs)
 		}

@@ -47,7 +47,9 @@ type Driver struct {
 	clients map[string]*ec2.Client // by region
 
 	mu       sync.Mutex
-	regionOf map[string]string // instance ID → region
+	regionOf map[string]string     // instance ID → region
+	types    map[string]typeInfo   // "region/type" → the type
+	families map[string][]typeInfo // "region/family" → its types, smallest first
 }
 
 var _ novacron.Driver = (*Driver)(nil)
@@ -95,7 +97,8 @@ func New(cfg Config, set Settings) (*Driver, error) {
 		})
 		base.Credentials = aws.NewCredentialsCache(prov)
 	}
-	d := &Driver{cfg: cfg, log: log.With("component", "actuator/aws"), clients: map[string]*ec2.Client{}, regionOf: map[string]string{}}
+	d := &Driver{cfg: cfg, log: log.With("component", "actuator/aws"), clients: map[string]*ec2.Client{}, regionOf: map[string]string{},
+		types: map[string]typeInfo{}, families: map[string][]typeInfo{}}
 	for _, r := range cfg.Regions {
 		d.clients[r] = ec2.NewFromConfig(base, func(o *ec2.Options) { o.Region = r })
 	}
@@ -186,16 +189,24 @@ func stateOf(in *ec2types.Instance) ec2types.InstanceStateName {
 	return in.State.Name
 }
 
-// VM returns the observed state of the instance.
+// VM returns the observed state of the instance. Its size is its
+// instance type with the type's memory and vCPUs (the instance's CPU
+// options when EC2 reports them, else the type's default), so that the
+// actuator can plan resizes in vCPUs.
 func (d *Driver) VM(ctx context.Context, id string) (novacron.VM, error) {
-	_, in, err := d.describe(ctx, id)
+	c, in, err := d.describe(ctx, id)
 	if err != nil {
 		return novacron.VM{}, err
 	}
 	vm := novacron.VM{ID: id, Name: id, Provider: Provider, Size: novacron.Size{InstanceType: string(in.InstanceType)}, UpdatedAt: time.Now()}
-	d.mu.Lock()
-	vm.Region = d.regionOf[id]
-	d.mu.Unlock()
+	vm.Region = d.region(id)
+	if in.InstanceType != "" {
+		t, err := d.instanceType(ctx, c, vm.Region, in.InstanceType)
+		if err != nil {
+			return novacron.VM{}, fmt.Errorf("instance %s: %w", id, err)
+		}
+		vm.Size.VCPUs, vm.Size.MemoryBytes = t.vcpus, t.memory
+	}
 	if in.Placement != nil {
 		vm.Zone = aws.ToString(in.Placement.AvailabilityZone)
 		vm.Host = vm.Zone
@@ -360,38 +371,35 @@ func (d *Driver) Reboot(ctx context.Context, id string) error {
 	return nil
 }
 
-// Resize changes the instance type to size.InstanceType (VCPUs and
-// MemoryBytes are ignored: the type decides them). The type must exist
-// and support the instance's architecture. A running instance is stopped,
-// modified and started again; if that start fails, the old type is
-// restored and the instance started with it, and the error is returned.
-// An instance already of that type is left alone.
+// Resize changes the instance type. The type is size.InstanceType when
+// set (VCPUs and MemoryBytes are then ignored: the type decides them);
+// otherwise it is the smallest type of the instance's family with at
+// least size.VCPUs vCPUs and size.MemoryBytes of memory, zero meaning the
+// current value (see ResolveSize). The type must exist and support the
+// instance's architecture; EUNSUPPORTED when no type of the family fits.
+// A running instance is stopped, modified and started again; if that
+// start fails, the old type is restored and the instance started with it,
+// and the error is returned. An instance already of that type is left
+// alone.
 func (d *Driver) Resize(ctx context.Context, id string, size novacron.Size) error {
-	if size.InstanceType == "" {
-		return novacron.Errorf(novacron.EINVALID, "resize of %s needs an instance type", id)
-	}
 	c, in, err := d.describe(ctx, id)
 	if err != nil {
 		return err
 	}
 	old := in.InstanceType
-	want := ec2types.InstanceType(size.InstanceType)
-	if old == want {
+	if size.InstanceType != "" && ec2types.InstanceType(size.InstanceType) == old {
 		return nil
 	}
 	if gone(stateOf(in)) {
 		return novacron.Errorf(novacron.ECONFLICT, "instance %s is %s", id, stateOf(in))
 	}
-	types, err := c.DescribeInstanceTypes(ctx, &ec2.DescribeInstanceTypesInput{InstanceTypes: []ec2types.InstanceType{want}})
+	t, err := d.resolve(ctx, c, id, in, size)
 	if err != nil {
-		return mapErr(id, fmt.Sprintf("look up instance type %q for", want), err)
+		return err
 	}
-	if len(types.InstanceTypes) == 0 {
-		return novacron.Errorf(novacron.EINVALID, "instance type %q does not exist in %s", want, d.region(id))
-	}
-	arch := ec2types.ArchitectureType(in.Architecture)
-	if pi := types.InstanceTypes[0].ProcessorInfo; pi != nil && arch != "" && !slices.Contains(pi.SupportedArchitectures, arch) {
-		return novacron.Errorf(novacron.EINVALID, "instance type %s does not support %s's architecture %s (it supports %v)", want, id, arch, pi.SupportedArchitectures)
+	want := t.name
+	if old == want {
+		return nil
 	}
 	wasRunning := stateOf(in) != ec2types.InstanceStateNameStopped
 	if wasRunning {

@@ -126,7 +126,7 @@ func TestStartStopRebootAreIdempotent(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, novacron.PowerRunning, vm.State)
 	require.Equal(t, "us-east-1", vm.Region, "found in the second region searched")
-	require.Equal(t, "t3.micro", vm.Size.InstanceType)
+	require.Equal(t, novacron.Size{VCPUs: 2, MemoryBytes: 1 << 30, InstanceType: "t3.micro"}, vm.Size, "the type's vCPUs and memory")
 
 	require.NoError(t, d.Start(ctx, id), "already running")
 	require.NoError(t, d.Reboot(ctx, id))
@@ -188,6 +188,74 @@ func TestResize(t *testing.T) {
 	requireCode(t, novacron.EINVALID, d.Resize(ctx, id, novacron.Size{InstanceType: "nope.huge"}))
 	require.Equal(t, ec2types.InstanceTypeM5Large, e.instance(t, id).InstanceType, "refused resizes change nothing")
 	require.Equal(t, ec2types.InstanceStateNameRunning, e.instance(t, id).State.Name)
+}
+
+// TestResizeBySize resizes by vCPUs and memory: the driver picks the
+// smallest type of the instance's family (from DescribeInstanceTypes)
+// with at least the requested vCPUs and at least the requested, else the
+// current, memory.
+func TestResizeBySize(t *testing.T) {
+	e := newEnv(t)
+	id := e.run(t, ec2types.InstanceTypeT3Medium, false)
+	d := e.driver(t, "", nil)
+	ctx := context.Background()
+	const gib = 1 << 30
+
+	resolve := func(req novacron.Size, want string) {
+		t.Helper()
+		got, err := d.ResolveSize(ctx, id, req)
+		require.NoError(t, err, "%+v", req)
+		require.Equal(t, want, got.InstanceType, "%+v", req)
+	}
+	resolve(novacron.Size{VCPUs: 4}, "t3.xlarge")
+	resolve(novacron.Size{VCPUs: 3}, "t3.xlarge")
+	resolve(novacron.Size{VCPUs: 2}, "t3.medium") // the current memory (4 GiB) is kept
+	resolve(novacron.Size{VCPUs: 1}, "t3.medium") // no t3 has one vCPU; memory still kept
+	resolve(novacron.Size{VCPUs: 2, MemoryBytes: 1 * gib}, "t3.micro")
+	resolve(novacron.Size{VCPUs: 2, MemoryBytes: 5 * gib}, "t3.large")
+	resolve(novacron.Size{MemoryBytes: 20 * gib}, "t3.2xlarge")
+	resolve(novacron.Size{VCPUs: 4, InstanceType: "m5.large"}, "m5.large") // a type wins
+	got, err := d.ResolveSize(ctx, id, novacron.Size{VCPUs: 4})
+	require.NoError(t, err)
+	require.Equal(t, novacron.Size{VCPUs: 4, MemoryBytes: 16 * gib, InstanceType: "t3.xlarge"}, got)
+
+	err = d.Resize(ctx, id, novacron.Size{VCPUs: 10})
+	requireCode(t, novacron.EUNSUPPORTED, err)
+	require.ErrorContains(t, err, id)
+	require.ErrorContains(t, err, "no t3 instance type")
+	require.ErrorContains(t, err, "at least 10 vCPUs")
+	require.ErrorContains(t, err, "the largest is t3.2xlarge")
+	requireCode(t, novacron.EINVALID, d.Resize(ctx, id, novacron.Size{VCPUs: -1}))
+	require.Equal(t, ec2types.InstanceTypeT3Medium, e.instance(t, id).InstanceType, "refused resizes change nothing")
+
+	require.NoError(t, d.Resize(ctx, id, novacron.Size{VCPUs: 4, MemoryBytes: 4 * gib}))
+	in := e.instance(t, id)
+	require.Equal(t, ec2types.InstanceTypeT3Xlarge, in.InstanceType)
+	require.Equal(t, ec2types.InstanceStateNameRunning, in.State.Name, "started again")
+	vm, err := d.VM(ctx, id)
+	require.NoError(t, err)
+	require.Equal(t, novacron.Size{VCPUs: 4, MemoryBytes: 16 * gib, InstanceType: "t3.xlarge"}, vm.Size)
+
+	require.NoError(t, d.Resize(ctx, id, novacron.Size{VCPUs: 4}), "already the smallest fit")
+	require.NoError(t, d.Resize(ctx, id, novacron.Size{InstanceType: "t3.medium"}), "back by type")
+	require.Equal(t, ec2types.InstanceTypeT3Medium, e.instance(t, id).InstanceType)
+}
+
+// TestResolveSizeWithinFamily picks from the instance's own family
+// (m5: 2, 4, 8, 16, ... vCPUs, and m5.metal of the m5.24xlarge's shape)
+// and refuses a type of another architecture.
+func TestResolveSizeWithinFamily(t *testing.T) {
+	e := newEnv(t)
+	id := e.run(t, ec2types.InstanceTypeM5Large, false)
+	d := e.driver(t, "", nil)
+	got, err := d.ResolveSize(context.Background(), id, novacron.Size{VCPUs: 6})
+	require.NoError(t, err)
+	require.Equal(t, "m5.2xlarge", got.InstanceType, "the smallest m5 with at least 6 vCPUs")
+	got, err = d.ResolveSize(context.Background(), id, novacron.Size{VCPUs: 96})
+	require.NoError(t, err)
+	require.Equal(t, "m5.24xlarge", got.InstanceType, "a virtualised type before the metal one of the same shape")
+	_, err = d.ResolveSize(context.Background(), id, novacron.Size{InstanceType: "m6g.large"})
+	requireCode(t, novacron.EINVALID, err)
 }
 
 // TestResizeRestoresTypeWhenStartFails makes the first start after the
