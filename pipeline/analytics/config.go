@@ -3,6 +3,7 @@ package analytics
 import (
 	"errors"
 	"fmt"
+	"math"
 	"regexp"
 	"strings"
 	"time"
@@ -64,9 +65,18 @@ type Config struct {
 
 // AnomalyConfig is the hysteresis that turns scores into events.
 type AnomalyConfig struct {
-	// OpenScore opens an anomaly when a sample scores at least this.
-	// Default 0.9; in (0, 1].
+	// OpenScore opens an anomaly when a sample scores at least this and
+	// lies at least MinDeviation from the expected value. Default 0.9; in
+	// (0, 1].
 	OpenScore float64 `yaml:"open_score"`
+	// MinDeviation is how far from the expected value a sample must lie
+	// to open an anomaly, in widths of the model's band on that side (1:
+	// on the band's edge). The score says how unusual a sample is; this
+	// says it is far enough from normal to be worth a person's attention,
+	// so a high score on a sample inside or just outside the band (a
+	// brief burst of I/O, a weekend dip starting) opens nothing. Default
+	// 2.5; 0 opens on the score alone.
+	MinDeviation float64 `yaml:"min_deviation"`
 	// CloseAfter closes an open anomaly once this much sample time has
 	// passed with every sample inside the model's band and scoring below
 	// OpenScore. Default 10m; positive.
@@ -95,9 +105,16 @@ type ForecastConfig struct {
 	// at most horizon.
 	Horizons []time.Duration `yaml:"horizons"`
 	// Horizon is how far ahead the time to threshold is sought; a breach
-	// predicted within it raises a forecast_breach event. Default 24h;
-	// a positive multiple of step.
+	// predicted within it raises a forecast_breach event. Default 12h (no
+	// further ahead than the default history reaches back); a positive
+	// multiple of step.
 	Horizon time.Duration `yaml:"horizon"`
+	// TrendWindow is the span of recent history the trend is fitted to
+	// once a day of history has taught the series' daily profile (before
+	// that, the whole history is used, so the daily swing weighs less).
+	// Shorter reacts sooner to a leak or a filling disk; longer is
+	// steadier. Default 3h; a positive multiple of step, at least 3 steps.
+	TrendWindow time.Duration `yaml:"trend_window"`
 }
 
 // CheckpointConfig configures the model-state checkpoints.
@@ -171,15 +188,17 @@ func NewDefaultConfig() Config {
 		MaxClockSkew:    time.Hour,
 		Anomaly: AnomalyConfig{
 			OpenScore:      0.9,
+			MinDeviation:   2.5,
 			CloseAfter:     10 * time.Minute,
 			UpdateInterval: 15 * time.Minute,
 		},
 		Forecast: ForecastConfig{
-			Step:     5 * time.Minute,
-			History:  144,
-			Interval: 15 * time.Minute,
-			Horizons: []time.Duration{time.Hour, 6 * time.Hour},
-			Horizon:  24 * time.Hour,
+			Step:        5 * time.Minute,
+			History:     144,
+			Interval:    15 * time.Minute,
+			Horizons:    []time.Duration{time.Hour, 6 * time.Hour},
+			Horizon:     12 * time.Hour,
+			TrendWindow: 3 * time.Hour,
 		},
 		Checkpoint: CheckpointConfig{
 			Store:      CheckpointTopic,
@@ -221,6 +240,9 @@ func (c *Config) Validate() error {
 	if !(a.OpenScore > 0 && a.OpenScore <= 1) {
 		add("anomaly.open_score", "must be in (0, 1], got %v", a.OpenScore)
 	}
+	if !(a.MinDeviation >= 0) || math.IsInf(a.MinDeviation, 0) {
+		add("anomaly.min_deviation", "must be a finite number at least 0, got %v", a.MinDeviation)
+	}
 	if a.CloseAfter <= 0 {
 		add("anomaly.close_after", "must be positive, got %s", a.CloseAfter)
 	}
@@ -239,6 +261,9 @@ func (c *Config) Validate() error {
 	}
 	if f.Step > 0 && (f.Horizon <= 0 || f.Horizon%f.Step != 0) {
 		add("forecast.horizon", "must be a positive multiple of forecast.step (%s), got %s", f.Step, f.Horizon)
+	}
+	if f.Step > 0 && (f.TrendWindow < 3*f.Step || f.TrendWindow%f.Step != 0) {
+		add("forecast.trend_window", "must be a multiple of forecast.step (%s) of at least 3 steps, got %s", f.Step, f.TrendWindow)
 	}
 	for i, h := range f.Horizons {
 		if f.Step > 0 && (h <= 0 || h%f.Step != 0 || h > f.Horizon) {

@@ -28,8 +28,9 @@ func (p *Processor) forecast(key uint64, st *seriesState, rl *rule, t int64, v f
 				fc.head, fc.n = 0, 0
 				gap = 1
 			}
-			for range gap { // short gaps repeat the last point
+			for i := range gap { // short gaps repeat the last point
 				fc.push(pt)
+				fc.learn(fc.bucket+int64(i)*step, float64(pt), step)
 			}
 		}
 		fc.bucket, fc.sum, fc.cnt = b, 0, 0
@@ -40,6 +41,52 @@ func (p *Processor) forecast(key uint64, st *seriesState, rl *rule, t int64, v f
 	}
 	fc.sum += v
 	fc.cnt++
+}
+
+// dayMs is a day in milliseconds: the period of the profile.
+const dayMs = int64(24 * time.Hour / time.Millisecond)
+
+// profileSlots returns the number of slots of a day's profile at a
+// history step: one per step, at most one per quarter of an hour.
+func profileSlots(stepMs int64) int {
+	slot := max(stepMs, int64(15*time.Minute/time.Millisecond))
+	return int(max(dayMs/slot, 1))
+}
+
+// slotOf returns the profile slot of time t (ms).
+func (fc *forecastState) slotOf(t int64) int {
+	n := int64(len(fc.prof))
+	return int((t%dayMs + dayMs) % dayMs * n / dayMs)
+}
+
+// profileReady reports whether the profile has learnt a whole day.
+func (fc *forecastState) profileReady(stepMs int64) bool {
+	return fc.prof != nil && int64(fc.profN)*stepMs >= dayMs
+}
+
+// learn folds the history point v of the bucket starting at t into the
+// level and the daily profile. The level is the mean of the first day's
+// points, then a moving average over about a day; the profile slot moves
+// halfway towards the point's departure from the level on the first day,
+// a tenth of the way after that, so a changed routine is learnt within
+// days and a single odd day does not rewrite it.
+func (fc *forecastState) learn(t int64, v float64, stepMs int64) {
+	if fc.prof == nil {
+		fc.prof = make([]float32, profileSlots(stepMs))
+		fc.profN = 0
+	}
+	perDay := float64(dayMs / stepMs)
+	n := float64(fc.profN)
+	fc.level += (v - fc.level) / min(n+1, perDay)
+	alpha := 0.1
+	if n < perDay {
+		alpha = 0.5
+	}
+	i := fc.slotOf(t)
+	fc.prof[i] += float32(alpha * (v - fc.level - float64(fc.prof[i])))
+	if n < 1<<30 {
+		fc.profN++
+	}
 }
 
 func (fc *forecastState) push(v float32) {
@@ -60,10 +107,36 @@ func (p *Processor) runForecast(key uint64, st *seriesState, rl *rule, t, bucket
 	}
 	p.scratch = y
 	step := p.cfg.Forecast.Step
+	stepMs := step.Milliseconds()
+	// The last point is the bucket that just closed: it stands for
+	// bucket-step, and step i of the forecast for bucket-step+i·step.
+	base := bucket - stepMs
+	last := y[len(y)-1]
+	// With a day of profile learnt, the trend is fitted to the history
+	// less the daily profile and the profile is added back to the
+	// forecast: the morning climb of an office-hours VM is routine, not a
+	// trend towards saturation.
+	seasonal := fc.profileReady(stepMs)
+	if seasonal {
+		for i := range y {
+			y[i] -= float64(fc.prof[fc.slotOf(base-int64(len(y)-1-i)*stepMs)])
+		}
+	}
 	h := int(p.cfg.Forecast.Horizon / step)
+	if w := int(p.cfg.Forecast.TrendWindow / step); seasonal && len(y) > w {
+		y = y[len(y)-w:]
+	}
 	f, err := p.forecaster.Forecast(y, h)
 	if err != nil || len(f.Point) < h {
 		return
+	}
+	if seasonal {
+		for k := range f.Point {
+			s := float64(fc.prof[fc.slotOf(base+int64(k+1)*stepMs)])
+			f.Point[k] += s
+			f.Lower[k] += s
+			f.Upper[k] += s
+		}
 	}
 	in := InputName(st.labels.Get(novacron.MetricNameLabel), st.rate)
 	for _, hz := range p.horizons {
@@ -73,13 +146,10 @@ func (p *Processor) runForecast(key uint64, st *seriesState, rl *rule, t, bucket
 		return
 	}
 	thr := strconv.FormatFloat(rl.Threshold, 'g', -1, 64)
-	// The last point is the bucket that just closed: it stands for
-	// bucket-step, and step i of the forecast for bucket-step+i·step.
-	base := bucket - step.Milliseconds()
 	c := models.TimeToThreshold(f, rl.Threshold, true)
 	// A breach counts when even the interval's far bound crosses within
 	// the horizon: a confident prediction, not a possibility.
-	if y[len(y)-1] >= rl.Threshold || c.Step == 0 || c.Latest == 0 {
+	if last >= rl.Threshold || c.Step == 0 || c.Latest == 0 {
 		if !fc.breach {
 			fc.streak = 0
 			return

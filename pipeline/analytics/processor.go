@@ -165,6 +165,13 @@ type forecastState struct {
 	// state: a breach opens after two forecasts predict it and clears
 	// after two do not, so a borderline forecast does not flap.
 	streak int32
+
+	// The daily profile: prof[i] is the usual departure from the level in
+	// slot i of the (UTC) day, learnt from the history points; level is
+	// their mean over about a day; profN counts the points learnt.
+	prof  []float32
+	level float64
+	profN int32
 }
 
 // NewProcessor returns a processor for cfg, which must be valid. now gives
@@ -410,7 +417,7 @@ func (p *Processor) anomaly(key uint64, st *seriesState, t int64, v float64, res
 	a := p.cfg.Anomaly
 	high := res.Score >= a.OpenScore
 	if !st.open {
-		if !high {
+		if !high || deviation(v, res) < a.MinDeviation {
 			return
 		}
 		st.open, st.openT, st.peak, st.reported, st.lastUpdate = true, t, res.Score, res.Score, t
@@ -438,6 +445,23 @@ func (p *Processor) anomaly(key uint64, st *seriesState, t int64, v float64, res
 		out.Events = append(out.Events, p.anomalyEvent(novacron.EventAnomalyClosed, st, t, v, res))
 		st.open, st.quietSince = false, 0
 	}
+}
+
+// deviation returns how far v lies from the expected value in widths of
+// the band on its side: 1 on the band's edge. A band of zero width makes
+// any departure infinitely far.
+func deviation(v float64, res models.Result) float64 {
+	d, w := v-res.Expected, res.Upper-res.Expected
+	if d < 0 {
+		d, w = -d, res.Expected-res.Lower
+	}
+	switch {
+	case d == 0:
+		return 0
+	case !(w > 0):
+		return math.Inf(1)
+	}
+	return d / w
 }
 
 // AnomalyID returns the ID of the anomaly opened on the series with the

@@ -15,7 +15,8 @@ import (
 //	          [open: anomalyID:u64 openT:varint peak reported:f64 lastUpdate quietSince since:varint component:u8]
 //	          [det: len:uvarint bytes]
 //	          [fc: histLen head n:uvarint hist:f32×histLen bucket:varint sum:f64 cnt nextRun streak:varint
-//	               [breach: breachID:u64 breachETA:varint breachSeq:uvarint]] }
+//	               [breach: breachID:u64 breachETA:varint breachSeq:uvarint]
+//	               [profile: slots:uvarint level:f64 profN:uvarint prof:f32×slots]] }
 const snapshotMagic = "NCA1"
 
 const (
@@ -24,6 +25,7 @@ const (
 	flagDet
 	flagFC
 	flagBreach
+	flagProfile
 )
 
 // Snapshot encodes the partition's state: every series' model state and
@@ -53,6 +55,9 @@ func (p *Processor) Snapshot(part int32) ([]byte, error) {
 			flags |= flagFC
 			if st.fc.breach {
 				flags |= flagBreach
+			}
+			if st.fc.prof != nil {
+				flags |= flagProfile
 			}
 		}
 		b = append(b, flags)
@@ -95,6 +100,14 @@ func (p *Processor) Snapshot(part int32) ([]byte, error) {
 				b = binary.LittleEndian.AppendUint64(b, fc.breachID)
 				b = binary.AppendVarint(b, fc.breachETA)
 				b = binary.AppendUvarint(b, uint64(fc.breachSeq))
+			}
+			if fc.prof != nil {
+				b = binary.AppendUvarint(b, uint64(len(fc.prof)))
+				b = binary.LittleEndian.AppendUint64(b, math.Float64bits(fc.level))
+				b = binary.AppendUvarint(b, uint64(fc.profN))
+				for _, v := range fc.prof {
+					b = binary.LittleEndian.AppendUint32(b, math.Float32bits(v))
+				}
 			}
 		}
 	}
@@ -169,6 +182,18 @@ func (p *Processor) Restore(part int32, data []byte) (fresh int, err error) {
 				fc.breachID = d.u64()
 				fc.breachETA = d.varint()
 				fc.breachSeq = int32(d.uvarint())
+			}
+			if flags&flagProfile != 0 {
+				np := d.uvarint()
+				if np == 0 || np > 1<<16 || np > uint64(len(d.b))/4 || d.err != nil {
+					return 0, fmt.Errorf("analytics snapshot of partition %d: %w", part, errShortSnapshot)
+				}
+				fc.level = d.f64()
+				fc.profN = int32(min(d.uvarint(), 1<<30))
+				fc.prof = make([]float32, np)
+				for i := range fc.prof {
+					fc.prof[i] = math.Float32frombits(d.u32())
+				}
 			}
 			if fc.n > len(fc.hist) || fc.head >= max(len(fc.hist), 1) {
 				return 0, fmt.Errorf("analytics snapshot of partition %d: bad forecast history", part)

@@ -1,6 +1,7 @@
 package analytics
 
 import (
+	"math"
 	"testing"
 	"time"
 
@@ -8,6 +9,7 @@ import (
 
 	"github.com/novacron/novacron"
 	"github.com/novacron/novacron/collectors/sim"
+	"github.com/novacron/novacron/models"
 )
 
 // TestSnapshotContinuity: a processor restored from a snapshot taken at
@@ -28,7 +30,7 @@ func TestSnapshotContinuity(t *testing.T) {
 	var ref, got Output
 	a, err := NewProcessor(cfg, nil, Source)
 	require.NoError(t, err)
-	require.NoError(t, gen().Generate(start, start.Add(24*time.Hour), time.Minute, func(b []novacron.Series) error {
+	require.NoError(t, gen().Generate(start, start.Add(30*time.Hour), time.Minute, func(b []novacron.Series) error {
 		for _, s := range b {
 			a.Process(0, s, &ref)
 		}
@@ -37,7 +39,7 @@ func TestSnapshotContinuity(t *testing.T) {
 	b, err := NewProcessor(cfg, nil, Source)
 	require.NoError(t, err)
 	i := 0
-	require.NoError(t, gen().Generate(start, start.Add(24*time.Hour), time.Minute, func(batch []novacron.Series) error {
+	require.NoError(t, gen().Generate(start, start.Add(30*time.Hour), time.Minute, func(batch []novacron.Series) error {
 		if i%97 == 0 { // restart often, at odd points
 			snap, err := b.Snapshot(0)
 			require.NoError(t, err)
@@ -108,4 +110,21 @@ func TestBadSamples(t *testing.T) {
 	// An unmodelled series is neither modelled nor dropped.
 	p.Process(0, novacron.Series{Labels: novacron.Labels{{Name: "__name__", Value: "novacron_vm_up"}}, Samples: []novacron.Sample{{T: ms, V: 1}}}, &out)
 	require.EqualValues(t, 2, p.Counts().Modelled)
+}
+
+// TestDeviation: how far a sample lies from the expected value, in widths
+// of the band on its side, which gates the opening of anomalies.
+func TestDeviation(t *testing.T) {
+	t.Parallel()
+	band := models.Result{Expected: 10, Lower: 8, Upper: 11}
+	for _, c := range []struct {
+		v, want float64
+	}{
+		{10, 0}, {11, 1}, {13.5, 3.5}, {8, 1}, {6, 2}, {9, 0.5},
+	} {
+		require.InDelta(t, c.want, deviation(c.v, band), 1e-12, "v=%v", c.v)
+	}
+	flat := models.Result{Expected: 5, Lower: 5, Upper: 5}
+	require.Zero(t, deviation(5, flat))
+	require.True(t, math.IsInf(deviation(5.1, flat), 1), "any departure from a zero-width band is infinitely far")
 }

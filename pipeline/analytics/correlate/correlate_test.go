@@ -96,8 +96,10 @@ func TestClassification(t *testing.T) {
 		opened("a1", "vm-1", "h1", metricVMCPU, 0, false))
 	f("a disk breach alone", CauseDiskFilling, novacron.Event{ID: "b1-predicted", Kind: novacron.EventForecastBreach,
 		Time: t0, VMID: "vm-1", Host: "h1", Details: map[string]any{"breach_id": "b1", "state": "predicted", "metric": metricVMDisk}})
-	f("a memory breach alone", "", novacron.Event{ID: "b1-predicted", Kind: novacron.EventForecastBreach,
+	f("a memory breach alone", CauseMemoryLeak, novacron.Event{ID: "b1-predicted", Kind: novacron.EventForecastBreach,
 		Time: t0, VMID: "vm-1", Host: "h1", Details: map[string]any{"breach_id": "b1", "state": "predicted", "metric": metricVMMemory}})
+	f("a CPU breach alone", "", novacron.Event{ID: "b1-predicted", Kind: novacron.EventForecastBreach,
+		Time: t0, VMID: "vm-1", Host: "h1", Details: map[string]any{"breach_id": "b1", "state": "predicted", "metric": metricVMCPU}})
 }
 
 // TestWindow: anomalies further apart than the window are not grouped.

@@ -188,9 +188,11 @@ func (c *Correlator) Observe(e novacron.Event, ref any) {
 			}
 			s := &signal{id: id, vm: e.VMID, host: e.Host, metric: str(e.Details, "metric"), start: t, open: true,
 				up: true, breach: true, refs: []any{ref}}
-			if c.open["vm/"+s.vm] == nil && s.metric != metricVMDisk {
-				// A breach alone opens only a disk-filling group: other
-				// trends (memory, CPU) follow daily cycles too often.
+			if c.open["vm/"+s.vm] == nil && s.metric != metricVMDisk && s.metric != metricVMMemory {
+				// A breach alone opens only a disk-filling or memory-leak
+				// group: the forecasts learn the daily profile, so a
+				// predicted memory or disk breach is a trend, but CPU
+				// saturation alone has no cause of its own.
 				c.acks = append(c.acks, ref)
 				return
 			}
