@@ -438,12 +438,12 @@ func testRebalanceShares(t *testing.T, b novacron.Bus) {
 		want = append(want, produceN(t, b, topic, fmt.Sprintf("b%d", round), 20, 50)...)
 		time.Sleep(100 * time.Millisecond)
 		mu.Lock()
-		done := perMember[0] > 0 && perMember[1] > 0 && len(seen) == len(want)
+		got, distinct := perMember, len(seen) // copies: the members write them
 		mu.Unlock()
-		if done {
+		if got[0] > 0 && got[1] > 0 && distinct == len(want) {
 			break
 		}
-		require.True(t, time.Now().Before(deadline), "members got %v records, %d of %d distinct", perMember, len(seen), len(want))
+		require.True(t, time.Now().Before(deadline), "members got %v records, %d of %d distinct", got, distinct, len(want))
 	}
 	close(stop)
 	wg.Wait()
