@@ -317,8 +317,10 @@ func (r *runner) e2e(ctx context.Context) (err error) {
 		e.Phases = append(e.Phases, res)
 		r.logf("%s: handed %s/s, stage %s/s, processing lag max %s records (end %s)",
 			ph.name, si(res.Load.Rate), si(res.StageRate), si(float64(res.LagMaxRecords)), si(float64(res.LagEndRecords)))
-		if i > 0 && !res.keptUp(ph.rate) {
-			r.logf("%s not sustained: ramp stops", ph.name)
+		if !res.keptUp(ph.rate) {
+			if i+1 < len(phases) {
+				r.logf("%s not sustained: no higher rate is tried", ph.name)
+			}
 			break
 		}
 	}
