@@ -174,6 +174,8 @@ type runner struct {
 	childDone chan struct{}
 	// childPeakRSS is the stage process' largest VmHWM seen.
 	childPeakRSS int64
+	// seriesMax is the most series the stage held.
+	seriesMax float64
 }
 
 func (r *runner) logf(format string, args ...any) {
@@ -338,6 +340,9 @@ func (r *runner) e2e(ctx context.Context) (err error) {
 		e.Final = *final
 	}
 	e.StagePeakRSS = r.childPeakRSS
+	r.mu.Lock()
+	e.StageSeries = r.seriesMax
+	r.mu.Unlock()
 	if err := r.verifyVM(e); err != nil {
 		e.VMError = err.Error()
 		r.logf("VictoriaMetrics verification: %v", err)
@@ -522,6 +527,7 @@ func (r *runner) startStage(spec stageSpec) error {
 			r.lagLast = lag
 			r.lagMax = max(r.lagMax, lag)
 			r.uncommMax = max(r.uncommMax, s.UncommittedLag)
+			r.seriesMax = max(r.seriesMax, s.Series)
 			r.mu.Unlock()
 			r.latest.Store(&s)
 			if !s.Final {

@@ -41,6 +41,7 @@ type e2eResult struct {
 	DuplicateOpened      int                `json:"duplicate_anomaly_opened"`
 	Final                status             `json:"stage_final_status"`
 	StagePeakRSS         int64              `json:"stage_peak_rss_bytes"`
+	StageSeries          float64            `json:"stage_series_max"`
 	VMSeriesByKind       map[string]float64 `json:"victoriametrics_derived_series_by_kind"`
 	VMDerivedSamples     float64            `json:"victoriametrics_derived_samples"`
 	VMError              string             `json:"victoriametrics_error,omitempty"`
@@ -180,8 +181,8 @@ func renderE2E(w func(string, ...any), rep *report, e *e2eResult) {
 		e.WarmupSteps, e.Warmup.Load.Seconds, si(e.Warmup.Load.Rate), e.WarmupCatchUpSeconds)
 	w("- Events read from the events topic, by kind: %v. `anomaly_opened` events on no injected series (the simulated fleet's own noise): %d; repeated opens of an injected series: %d.\n",
 		e.EventKinds, e.UnmatchedOpened, e.DuplicateOpened)
-	w("- Stage process peak RSS %s; at the end it held %s series, had seen %s samples (%s modelled), written %s derived samples (%s dropped) and made %s checkpoints (%s failed).\n",
-		mib(e.StagePeakRSS), si(e.Final.Series), si(e.Final.Samples), si(e.Final.Modelled), si(e.Final.Derived), si(e.Final.DerivedDropped), si(e.Final.Checkpoints), si(e.Final.CheckpointErrors))
+	w("- Stage process peak RSS %s; it held up to %s series, had seen %s samples (%s modelled), written %s derived samples (%s dropped) and made %s checkpoints (%s failed).\n",
+		mib(e.StagePeakRSS), si(e.StageSeries), si(e.Final.Samples), si(e.Final.Modelled), si(e.Final.Derived), si(e.Final.DerivedDropped), si(e.Final.Checkpoints), si(e.Final.CheckpointErrors))
 	if e.VMError != "" {
 		w("- VictoriaMetrics check failed: %s.\n", e.VMError)
 	} else {
