@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"math"
 	"runtime/debug"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -96,12 +97,19 @@ type Actuator struct {
 	opToken string
 	holder  string
 
-	mu       sync.Mutex
-	policies []Policy
-	hosts    map[string]novacron.Host
-	vms      map[string]novacron.VM
-	fence    int64 // lease token while leader, else 0
-	leaseTil time.Time
+	// basePolicies are the configured policies; stored ones replace or
+	// join them by name.
+	basePolicies []Policy
+	reloadMu     sync.Mutex // serialises policy reloads
+
+	mu             sync.Mutex
+	policies       []Policy
+	policyGen      int64 // generation of the stored policies loaded
+	policiesLoaded bool
+	hosts          map[string]novacron.Host
+	vms            map[string]novacron.VM
+	fence          int64 // lease token while leader, else 0
+	leaseTil       time.Time
 
 	startMu sync.Mutex // serialises the budget check and start of actions
 
@@ -148,7 +156,7 @@ func New(cfg Config, set Settings, deps Deps) (*Actuator, error) {
 	a := &Actuator{
 		cfg: cfg, logger: set.Logger.With("component", "actuator"), now: set.Now, deps: deps,
 		st: &store{db: deps.DB, leaseName: cfg.Lease.Name}, q: newQueue(), opToken: tok,
-		holder: hex.EncodeToString(b[:]), policies: policies,
+		holder: hex.EncodeToString(b[:]), policies: policies, basePolicies: slices.Clone(policies),
 		hosts: map[string]novacron.Host{}, vms: map[string]novacron.VM{},
 	}
 	a.m, err = newMetrics(set.Registerer, func() float64 { return float64(a.q.len()) })
@@ -168,7 +176,7 @@ func (a *Actuator) OperatorToken() string {
 }
 
 // Start migrates the schema, loads stored policies and starts the lease
-// loop and the workers. It returns once they run.
+// loop, the policy reload loop and the workers. It returns once they run.
 func (a *Actuator) Start(ctx context.Context) error {
 	a.mu.Lock()
 	if a.started || a.stopped {
@@ -181,7 +189,7 @@ func (a *Actuator) Start(ctx context.Context) error {
 	if err := a.deps.DB.Migrate(ctx, Migrations()); err != nil {
 		return fmt.Errorf("actuator schema: %w", err)
 	}
-	if err := a.reloadPolicies(ctx); err != nil {
+	if err := a.syncPolicies(ctx); err != nil {
 		return err
 	}
 	if a.cfg.KillSwitch {
@@ -193,11 +201,15 @@ func (a *Actuator) Start(ctx context.Context) error {
 	a.cancel = cancel
 	a.wg.Add(1)
 	go a.leaseLoop(bg)
+	if a.cfg.PolicyReloadInterval > 0 {
+		a.wg.Add(1)
+		go a.policyLoop(bg)
+	}
 	for range a.cfg.Workers {
 		a.wg.Add(1)
 		go a.worker(bg)
 	}
-	a.logger.Info("actuator started", "workers", a.cfg.Workers, "default_mode", a.cfg.DefaultMode, "duration", time.Since(begin))
+	a.logger.Info("actuator started", "workers", a.cfg.Workers, "default_mode", a.cfg.DefaultMode, "policy_generation", a.PolicyGeneration(), "duration", time.Since(begin))
 	return nil
 }
 

@@ -26,6 +26,11 @@ type Config struct {
 	// PoliciesFile, when set, is a YAML file with a list of policies that
 	// replaces policies. Default empty.
 	PoliciesFile string `yaml:"policies_file"`
+	// PolicyReloadInterval is how often each replica checks the
+	// generation of the policies stored through the API and reloads them
+	// when another replica changed them. Default 10s; 0 disables the
+	// check, so other replicas' changes apply only after a restart.
+	PolicyReloadInterval time.Duration `yaml:"policy_reload_interval"`
 	// Workers is how many VMs are reconciled at once. Default 4; at least 1.
 	Workers int `yaml:"workers"`
 	// ReconcileTimeout bounds one reconcile pass of one VM. Default 2m.
@@ -126,21 +131,22 @@ type LeaseConfig struct {
 // NewDefaultConfig returns the defaults.
 func NewDefaultConfig() Config {
 	return Config{
-		DefaultMode:      ModeDryRun,
-		Policies:         DefaultPolicies(),
-		Workers:          4,
-		ReconcileTimeout: 2 * time.Minute,
-		StepTimeout:      time.Minute,
-		RetryMin:         time.Second,
-		RetryMax:         5 * time.Minute,
-		MaxAttempts:      5,
-		PollInterval:     15 * time.Second,
-		ApprovalTTL:      24 * time.Hour,
-		VerifyWindow:     10 * time.Minute,
-		Budgets:          Budgets{ActionsPerHour: 20, Concurrent: 3, TenantShare: 0.1},
-		Cooldown:         time.Hour,
-		Lease:            LeaseConfig{Name: "actuator", TTL: 15 * time.Second, RenewInterval: 5 * time.Second},
-		EventRetention:   30 * 24 * time.Hour,
+		DefaultMode:          ModeDryRun,
+		Policies:             DefaultPolicies(),
+		PolicyReloadInterval: 10 * time.Second,
+		Workers:              4,
+		ReconcileTimeout:     2 * time.Minute,
+		StepTimeout:          time.Minute,
+		RetryMin:             time.Second,
+		RetryMax:             5 * time.Minute,
+		MaxAttempts:          5,
+		PollInterval:         15 * time.Second,
+		ApprovalTTL:          24 * time.Hour,
+		VerifyWindow:         10 * time.Minute,
+		Budgets:              Budgets{ActionsPerHour: 20, Concurrent: 3, TenantShare: 0.1},
+		Cooldown:             time.Hour,
+		Lease:                LeaseConfig{Name: "actuator", TTL: 15 * time.Second, RenewInterval: 5 * time.Second},
+		EventRetention:       30 * 24 * time.Hour,
 	}
 }
 
@@ -161,6 +167,9 @@ func (cfg Config) Validate() error {
 			f(fmt.Sprintf("policies[%d].name", i), "duplicate policy name %q", p.Name)
 		}
 		seen[p.Name] = true
+	}
+	if cfg.PolicyReloadInterval < 0 {
+		f("policy_reload_interval", "must not be negative, got %s", cfg.PolicyReloadInterval)
 	}
 	if cfg.Workers < 1 {
 		f("workers", "must be at least 1, got %d", cfg.Workers)

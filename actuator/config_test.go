@@ -3,6 +3,7 @@ package actuator_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -14,11 +15,13 @@ func TestDefaultConfigValidates(t *testing.T) {
 	cfg := actuator.NewDefaultConfig()
 	require.NoError(t, cfg.Validate())
 	require.Equal(t, actuator.ModeDryRun, cfg.DefaultMode)
-	cfg.DefaultMode, cfg.Workers = "yolo", 0
+	require.Equal(t, 10*time.Second, cfg.PolicyReloadInterval)
+	cfg.DefaultMode, cfg.Workers, cfg.PolicyReloadInterval = "yolo", 0, -time.Second
 	cfg.Policies = append(cfg.Policies, actuator.Policy{Name: "bad name"})
 	err := cfg.Validate()
 	require.ErrorContains(t, err, "default_mode")
 	require.ErrorContains(t, err, "workers")
+	require.ErrorContains(t, err, "policy_reload_interval: must not be negative")
 	require.ErrorContains(t, err, "policies[3].name")
 	require.ErrorContains(t, err, "policies[3].match.kinds")
 }

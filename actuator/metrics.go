@@ -14,6 +14,9 @@ type metrics struct {
 	events     *prometheus.CounterVec
 	queueLen   prometheus.GaugeFunc
 	leader     prometheus.Gauge
+
+	policyReloads    *prometheus.CounterVec
+	policyGeneration prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer, queueLen func() float64) (*metrics, error) {
@@ -32,6 +35,10 @@ func newMetrics(reg prometheus.Registerer, queueLen func() float64) (*metrics, e
 			Help: "VMs waiting for a reconcile pass."}, queueLen),
 		leader: prometheus.NewGauge(prometheus.GaugeOpts{Name: "novacron_actuator_leader",
 			Help: "1 while this actuator holds the executor lease."}),
+		policyReloads: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "novacron_actuator_policy_reloads_total",
+			Help: "Loads of the stored policies (at start and when their generation moved), by result (success, error)."}, []string{"result"}),
+		policyGeneration: prometheus.NewGauge(prometheus.GaugeOpts{Name: "novacron_actuator_policy_generation",
+			Help: "Generation of the stored policies this actuator has loaded; replicas agree once they all reloaded."}),
 	}
 	for _, r := range []string{"success", "requeue", "error", "panic"} {
 		m.reconciles.WithLabelValues(r)
@@ -45,8 +52,11 @@ func newMetrics(reg prometheus.Registerer, queueLen func() float64) (*metrics, e
 	for _, r := range []string{"planned", "duplicate", "unmatched", "dropped"} {
 		m.events.WithLabelValues(r)
 	}
+	for _, r := range []string{"success", "error"} {
+		m.policyReloads.WithLabelValues(r)
+	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.reconciles, m.duration, m.actions, m.blocked, m.events, m.queueLen, m.leader} {
+		for _, c := range []prometheus.Collector{m.reconciles, m.duration, m.actions, m.blocked, m.events, m.queueLen, m.leader, m.policyReloads, m.policyGeneration} {
 			if err := reg.Register(c); err != nil {
 				return nil, fmt.Errorf("register actuator metrics: %w", err)
 			}

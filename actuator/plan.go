@@ -11,21 +11,76 @@ import (
 	novacron "github.com/novacron/novacron"
 )
 
-func (a *Actuator) reloadPolicies(ctx context.Context) error {
-	stored, err := a.st.policies(ctx)
+// syncPolicies reloads the policies when the stored generation differs
+// from the one loaded (always on the first call): the configured ones,
+// replaced or joined by name by those stored through the API. Reloads
+// are serialised, and the generation is read before the policies, so
+// the policies applied are never older than the generation recorded.
+func (a *Actuator) syncPolicies(ctx context.Context) error {
+	a.reloadMu.Lock()
+	defer a.reloadMu.Unlock()
+	begin := time.Now()
+	gen, err := a.st.policyGeneration(ctx)
 	if err != nil {
+		a.m.policyReloads.WithLabelValues("error").Inc()
 		return err
 	}
 	a.mu.Lock()
-	defer a.mu.Unlock()
+	prev, loaded := a.policyGen, a.policiesLoaded
+	a.mu.Unlock()
+	if loaded && gen == prev {
+		return nil
+	}
+	stored, err := a.st.policies(ctx)
+	if err != nil {
+		a.m.policyReloads.WithLabelValues("error").Inc()
+		return err
+	}
+	policies := slices.Clone(a.basePolicies)
 	for _, p := range stored {
-		if i := slices.IndexFunc(a.policies, func(q Policy) bool { return q.Name == p.Name }); i >= 0 {
-			a.policies[i] = p
+		if i := slices.IndexFunc(policies, func(q Policy) bool { return q.Name == p.Name }); i >= 0 {
+			policies[i] = p
 		} else {
-			a.policies = append(a.policies, p)
+			policies = append(policies, p)
 		}
 	}
+	a.mu.Lock()
+	a.policies, a.policyGen, a.policiesLoaded = policies, gen, true
+	a.mu.Unlock()
+	a.m.policyReloads.WithLabelValues("success").Inc()
+	a.m.policyGeneration.Set(float64(gen))
+	if loaded {
+		a.logger.Info("policies reloaded", "generation", gen, "previous_generation", prev, "policies", len(policies), "stored", len(stored), "duration", time.Since(begin))
+	}
 	return nil
+}
+
+// policyLoop polls the policies' generation every
+// policy_reload_interval and reloads them when another replica (or this
+// one) changed them.
+func (a *Actuator) policyLoop(ctx context.Context) {
+	defer a.wg.Done()
+	t := time.NewTicker(a.cfg.PolicyReloadInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if err := a.syncPolicies(ctx); err != nil && ctx.Err() == nil {
+			a.logger.Warn("reloading policies failed", "err", err)
+		}
+	}
+}
+
+// PolicyGeneration returns the generation of the stored policies this
+// actuator has loaded: every change through PutPolicy, on any replica,
+// raises it by one.
+func (a *Actuator) PolicyGeneration() int64 {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.policyGen
 }
 
 // Policies returns the policies in force, each with its effective mode.
@@ -47,7 +102,8 @@ func (a *Actuator) mode(p Policy) string {
 }
 
 // PutPolicy adds or replaces a policy by name and stores it for every
-// replica.
+// replica: this one applies it at once, the others when they next poll
+// the policies' generation (policy_reload_interval).
 func (a *Actuator) PutPolicy(ctx context.Context, p Policy) error {
 	if err := p.Validate("policy"); err != nil {
 		return &novacron.Error{Code: novacron.EINVALID, Message: err.Error(), Err: err}
@@ -55,7 +111,7 @@ func (a *Actuator) PutPolicy(ctx context.Context, p Policy) error {
 	if err := a.st.putPolicy(ctx, p, a.now()); err != nil {
 		return fmt.Errorf("store policy %s: %w", p.Name, err)
 	}
-	return a.reloadPolicies(ctx)
+	return a.syncPolicies(ctx)
 }
 
 // ConsumeInventory records the fleet, for migration targets, host

@@ -363,14 +363,31 @@ func (s *store) policies(ctx context.Context) ([]Policy, error) {
 	return out, rows.Err()
 }
 
+// putPolicy stores p and bumps the policies' generation in the same
+// transaction, so a replica that sees the new generation reads p.
 func (s *store) putPolicy(ctx context.Context, p Policy, now time.Time) error {
 	body, err := json.Marshal(p)
 	if err != nil {
 		return err
 	}
-	_, err = s.db.Exec(ctx, `INSERT INTO actuator_policies (name, body, updated_ms) VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE SET body = excluded.body, updated_ms = excluded.updated_ms`,
-		p.Name, string(body), ms(now))
-	return err
+	return s.db.InTx(ctx, func(tx *statedb.Tx) error {
+		if _, err := tx.Exec(ctx, `INSERT INTO actuator_policies (name, body, updated_ms) VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE SET body = excluded.body, updated_ms = excluded.updated_ms`,
+			p.Name, string(body), ms(now)); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `UPDATE actuator_policy_generation SET generation = generation + 1 WHERE name = 'policies'`)
+		return err
+	})
+}
+
+// policyGeneration returns the generation of the stored policies: it
+// moves with every change.
+func (s *store) policyGeneration(ctx context.Context) (int64, error) {
+	var gen int64
+	if err := s.db.QueryRow(ctx, `SELECT generation FROM actuator_policy_generation WHERE name = 'policies'`).Scan(&gen); err != nil {
+		return 0, fmt.Errorf("read policy generation: %w", err)
+	}
+	return gen, nil
 }
 
 // acquireLease takes or renews the lease for holder; it returns the
