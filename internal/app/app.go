@@ -156,8 +156,14 @@ func (a *App) Open(ctx context.Context) error {
 		}
 		if a.cfg.Analytics.Enabled {
 			acfg := a.cfg.Analytics
-			if a.cfg.Bus.Type == config.BusMemory && acfg.Checkpoint.Store == "topic" {
-				acfg.Checkpoint.Store = "dir"
+			if a.cfg.Bus.Type == config.BusMemory {
+				if acfg.Checkpoint.Store == "topic" {
+					acfg.Checkpoint.Store = "dir"
+				}
+				// The in-process bus keeps unacknowledged records, and
+				// blocks producers when a partition is full: checkpoint
+				// before the records waiting for one could fill it.
+				acfg.Checkpoint.MaxRecords = min(acfg.Checkpoint.MaxRecords, a.cfg.Bus.Memory.MaxRecordsPerPartition/2)
 			}
 			st, err := analytics.New(acfg, analytics.Settings{Logger: a.logger, Registerer: a.Registry, DataDir: a.cfg.DataDir},
 				a.bus, a.sender, analytics.Topics{

@@ -333,6 +333,9 @@ func (s *Stage) handle(ctx context.Context, recs []*novacron.Record) error {
 		}
 		s.proc.SetNext(r.Partition, r.Offset+1)
 		s.dirty[r.Partition] = true
+		// Only the position is needed to acknowledge it after the next
+		// checkpoint: release the payload meanwhile.
+		r.Key, r.Value, r.Headers = nil, nil, nil
 		s.pending = append(s.pending, r)
 	}
 	s.exportCounts()
