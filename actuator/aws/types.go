@@ -2,6 +2,7 @@ package aws
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/aws/smithy-go"
 
 	novacron "github.com/novacron/novacron"
 )
@@ -68,7 +70,8 @@ func (d *Driver) instanceType(ctx context.Context, c *ec2.Client, region string,
 	}
 	out, err := c.DescribeInstanceTypes(ctx, &ec2.DescribeInstanceTypesInput{InstanceTypes: []ec2types.InstanceType{t}})
 	if err != nil {
-		if novacron.ErrorCode(mapErr("", "", err)) == novacron.EINVALID {
+		var ae smithy.APIError
+		if errors.As(err, &ae) && strings.HasPrefix(ae.ErrorCode(), "InvalidInstanceType") {
 			return typeInfo{}, novacron.Errorf(novacron.EINVALID, "instance type %q does not exist in %s", t, region)
 		}
 		return typeInfo{}, mapErr(string(t), "describe instance type", err)
