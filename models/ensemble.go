@@ -218,6 +218,10 @@ func NewEnsemble(cfg EnsembleConfig) *Ensemble {
 // NewDefaultDetector returns NovaCron's default streaming detector.
 func NewDefaultDetector() Detector { return NewEnsemble(NewDefaultEnsembleConfig()) }
 
+// Warm reports whether the ensemble has seen its warm-up samples: before
+// that its scores are 0 and its band is not yet to be trusted.
+func (e *Ensemble) Warm() bool { return e.n > int64(e.cfg.Warmup) }
+
 // Observe implements Detector.
 func (e *Ensemble) Observe(t int64, v float64) Result {
 	c := &e.cfg

@@ -77,6 +77,13 @@ type AnomalyConfig struct {
 	// brief burst of I/O, a weekend dip starting) opens nothing. Default
 	// 2.5; 0 opens on the score alone.
 	MinDeviation float64 `yaml:"min_deviation"`
+	// OpenDeviation opens an anomaly whatever the score when a sample lies
+	// at least this many band widths from the expected value (once the
+	// detector has warmed up): a jump that far is an anomaly even when
+	// the detector rests after an earlier alarm or has learnt that the
+	// series is noisy. Default 10; 0 disables; otherwise at least
+	// min_deviation.
+	OpenDeviation float64 `yaml:"open_deviation"`
 	// CloseAfter closes an open anomaly once this much sample time has
 	// passed with every sample inside the model's band and scoring below
 	// OpenScore. Default 10m; positive.
@@ -196,6 +203,7 @@ func NewDefaultConfig() Config {
 		Anomaly: AnomalyConfig{
 			OpenScore:      0.9,
 			MinDeviation:   2.5,
+			OpenDeviation:  10,
 			CloseAfter:     10 * time.Minute,
 			UpdateInterval: 15 * time.Minute,
 		},
@@ -249,6 +257,9 @@ func (c *Config) Validate() error {
 	}
 	if !(a.MinDeviation >= 0) || math.IsInf(a.MinDeviation, 0) {
 		add("anomaly.min_deviation", "must be a finite number at least 0, got %v", a.MinDeviation)
+	}
+	if !(a.OpenDeviation == 0 || a.OpenDeviation >= a.MinDeviation) || math.IsInf(a.OpenDeviation, 0) {
+		add("anomaly.open_deviation", "must be 0 or a finite number at least anomaly.min_deviation (%v), got %v", a.MinDeviation, a.OpenDeviation)
 	}
 	if a.CloseAfter <= 0 {
 		add("anomaly.close_after", "must be positive, got %s", a.CloseAfter)

@@ -136,7 +136,12 @@ type seriesState struct {
 	nextEmit int64
 	maxScore float64
 
-	open       bool
+	open bool
+	// armed: a sample scored at least open_score and the value has not
+	// been back inside the band since; the anomaly opens once the
+	// excursion reaches min_deviation (the detector rests after a high
+	// score, so the excursion, not the next score, decides).
+	armed      bool
 	anomalyID  uint64
 	openT      int64
 	peak       float64
@@ -319,7 +324,7 @@ func (p *Processor) attach(st *seriesState, ls novacron.Labels) {
 	}
 	if !rl.Detect {
 		st.det = nil
-		st.open = false
+		st.open, st.armed = false, false
 	}
 	if rl.Forecast && st.fc == nil {
 		st.fc = &forecastState{hist: make([]float32, p.cfg.Forecast.History)}
@@ -417,12 +422,29 @@ func (p *Processor) anomaly(key uint64, st *seriesState, t int64, v float64, res
 	a := p.cfg.Anomaly
 	high := res.Score >= a.OpenScore
 	if !st.open {
-		if !high || deviation(v, res) < a.MinDeviation {
+		if !high && a.OpenDeviation > 0 && deviation(v, res) >= a.OpenDeviation {
+			w, ok := st.det.(interface{ Warm() bool })
+			high = !ok || w.Warm()
+		}
+		if high {
+			if !st.armed || res.Score > st.peak {
+				st.peak, st.component, st.since = res.Score, res.Component, res.Since
+			}
+			st.armed = true
+		}
+		if !st.armed {
 			return
 		}
-		st.open, st.openT, st.peak, st.reported, st.lastUpdate = true, t, res.Score, res.Score, t
+		if !high && v >= res.Lower && v <= res.Upper {
+			st.armed = false // back to normal before going far
+			return
+		}
+		if deviation(v, res) < a.MinDeviation {
+			return
+		}
+		st.armed, st.open, st.openT, st.reported, st.lastUpdate = false, true, t, st.peak, t
 		st.anomalyID = hashIDs(key, uint64(t))
-		st.component, st.since, st.quietSince = res.Component, res.Since, 0
+		st.quietSince = 0
 		out.Events = append(out.Events, p.anomalyEvent(novacron.EventAnomalyOpened, st, t, v, res))
 		return
 	}
@@ -447,14 +469,22 @@ func (p *Processor) anomaly(key uint64, st *seriesState, t int64, v float64, res
 	}
 }
 
+// minBandWidth is the least band width deviation counts in, relative to
+// the expected value: a series that has been flat for long (a disk's
+// usage between two log rotations) has a band of nearly zero width, and a
+// change of a hundredth of its value is not an anomaly.
+const minBandWidth = 0.01
+
 // deviation returns how far v lies from the expected value in widths of
-// the band on its side: 1 on the band's edge. A band of zero width makes
-// any departure infinitely far.
+// the band on its side (at least minBandWidth of the expected value): 1
+// on the band's edge. A band of zero width around zero makes any
+// departure infinitely far.
 func deviation(v float64, res models.Result) float64 {
 	d, w := v-res.Expected, res.Upper-res.Expected
 	if d < 0 {
 		d, w = -d, res.Expected-res.Lower
 	}
+	w = max(w, minBandWidth*math.Abs(res.Expected))
 	switch {
 	case d == 0:
 		return 0

@@ -13,6 +13,7 @@ import (
 //	"NCA1" next:varint count:uvarint
 //	count × { key:u64 flags:u8 lastT prevT:varint prevV:f64 nextEmit:varint maxScore:f64
 //	          [open: anomalyID:u64 openT:varint peak reported:f64 lastUpdate quietSince since:varint component:u8]
+//	          [armed: peak:f64 since:varint component:u8]
 //	          [det: len:uvarint bytes]
 //	          [fc: histLen head n:uvarint hist:f32×histLen bucket:varint sum:f64 cnt nextRun streak:varint
 //	               [breach: breachID:u64 breachETA:varint breachSeq:uvarint]
@@ -26,6 +27,7 @@ const (
 	flagFC
 	flagBreach
 	flagProfile
+	flagArmed
 )
 
 // Snapshot encodes the partition's state: every series' model state and
@@ -47,6 +49,9 @@ func (p *Processor) Snapshot(part int32) ([]byte, error) {
 		}
 		if st.open {
 			flags |= flagOpen
+		}
+		if st.armed {
+			flags |= flagArmed
 		}
 		if st.det != nil {
 			flags |= flagDet
@@ -73,6 +78,11 @@ func (p *Processor) Snapshot(part int32) ([]byte, error) {
 			b = binary.LittleEndian.AppendUint64(b, math.Float64bits(st.reported))
 			b = binary.AppendVarint(b, st.lastUpdate)
 			b = binary.AppendVarint(b, st.quietSince)
+			b = binary.AppendVarint(b, st.since)
+			b = append(b, byte(st.component))
+		}
+		if st.armed {
+			b = binary.LittleEndian.AppendUint64(b, math.Float64bits(st.peak))
 			b = binary.AppendVarint(b, st.since)
 			b = append(b, byte(st.component))
 		}
@@ -147,6 +157,11 @@ func (p *Processor) Restore(part int32, data []byte) (fresh int, err error) {
 			st.openT = d.varint()
 			st.peak, st.reported = d.f64(), d.f64()
 			st.lastUpdate, st.quietSince, st.since = d.varint(), d.varint(), d.varint()
+			st.component = models.Component(d.byte())
+		}
+		if flags&flagArmed != 0 {
+			st.armed = true
+			st.peak, st.since = d.f64(), d.varint()
 			st.component = models.Component(d.byte())
 		}
 		if flags&flagDet != 0 {

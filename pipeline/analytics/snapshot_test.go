@@ -2,6 +2,7 @@ package analytics
 
 import (
 	"math"
+	"math/rand/v2"
 	"testing"
 	"time"
 
@@ -126,5 +127,54 @@ func TestDeviation(t *testing.T) {
 	}
 	flat := models.Result{Expected: 5, Lower: 5, Upper: 5}
 	require.Zero(t, deviation(5, flat))
-	require.True(t, math.IsInf(deviation(5.1, flat), 1), "any departure from a zero-width band is infinitely far")
+	require.InDelta(t, 2, deviation(5.1, flat), 1e-9, "a flat band counts in hundredths of the expected value")
+	zero := models.Result{}
+	require.True(t, math.IsInf(deviation(0.1, zero), 1), "any departure from a zero-width band around zero is infinitely far")
+}
+
+// TestOpenDeviation: a jump far outside the band opens an anomaly even
+// when the detector does not score it (it has learnt that the series is
+// noisy), but not while the detector warms up; with open_deviation 0 the
+// same jump opens nothing.
+func TestOpenDeviation(t *testing.T) {
+	t.Parallel()
+	ls := novacron.Labels{{Name: "__name__", Value: "novacron_vm_cpu_usage_ratio"}, {Name: "vm_id", Value: "vm-1"}}
+	run := func(openDev float64, before int) (opened []novacron.Event, maxScore float64) {
+		cfg := NewDefaultConfig()
+		cfg.MaxClockSkew = 0
+		cfg.Anomaly.OpenDeviation = openDev
+		p, err := NewProcessor(cfg, nil, Source)
+		require.NoError(t, err)
+		rng := rand.New(rand.NewPCG(1, 1000))
+		var out Output
+		tm := time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC).UnixMilli()
+		for i := range before + 6 {
+			tm += 15000
+			v := 0.3 + 0.03*rng.NormFloat64()
+			if i >= before {
+				v = 10*v + 1
+			}
+			p.Process(0, novacron.Series{Labels: ls, Samples: []novacron.Sample{{T: tm, V: v}}}, &out)
+			for _, s := range out.Series {
+				if s.Labels.Get("__name__") == "novacron_vm_cpu_usage_ratio:anomaly_score" && i >= before {
+					maxScore = max(maxScore, s.Samples[0].V)
+				}
+			}
+			for _, e := range out.Events {
+				if e.Kind == novacron.EventAnomalyOpened {
+					opened = append(opened, e)
+				}
+			}
+			out.Reset()
+		}
+		return opened, maxScore
+	}
+	opened, score := run(0, 1000)
+	require.Less(t, score, 0.9, "the detector does not score this jump as an anomaly")
+	require.Empty(t, opened, "without open_deviation the jump opens nothing")
+	opened, _ = run(10, 1000)
+	require.Len(t, opened, 1, "the jump opens one anomaly")
+	require.Greater(t, opened[0].Details["value"].(float64), 3.0, "on the first sample of the jump")
+	opened, _ = run(10, 50)
+	require.Empty(t, opened, "nothing opens while the detector warms up")
 }
