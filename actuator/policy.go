@@ -180,7 +180,7 @@ func DefaultPolicies() []Policy {
 		},
 		{
 			Name:   "host-contention",
-			Match:  Match{Kinds: []string{novacron.EventIncident}, Labels: map[string]string{"type": "~host_contention|noisy_neighbor"}},
+			Match:  Match{Kinds: []string{novacron.EventIncident}, Labels: map[string]string{"cause": "host_contention", "state": "open"}},
 			Action: ActionSpec{Kind: novacron.ActionMigrate, Target: "least_loaded", Subject: "noisiest"},
 		},
 	}
