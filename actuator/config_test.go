@@ -2,6 +2,7 @@ package actuator_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -22,8 +23,9 @@ func TestDefaultConfigValidates(t *testing.T) {
 	require.ErrorContains(t, err, "default_mode")
 	require.ErrorContains(t, err, "workers")
 	require.ErrorContains(t, err, "policy_reload_interval: must not be negative")
-	require.ErrorContains(t, err, "policies[3].name")
-	require.ErrorContains(t, err, "policies[3].match.kinds")
+	bad := fmt.Sprintf("policies[%d]", len(cfg.Policies)-1)
+	require.ErrorContains(t, err, bad+".name")
+	require.ErrorContains(t, err, bad+".match.kinds")
 }
 
 func TestShutdownWithoutStart(t *testing.T) {

@@ -29,3 +29,22 @@ func TestDefaultHostContentionMatchesCorrelator(t *testing.T) {
 	require.False(t, p.Matches(ev(correlate.CauseHostContention, correlate.StateClosed)), "a closed incident needs no migration")
 	require.False(t, p.Matches(ev(correlate.CauseVMRunaway, correlate.StateOpen)))
 }
+
+// TestDefaultRunawayMatchesCorrelator: the shipped vm-runaway policy
+// reboots the VM of an open runaway incident.
+func TestDefaultRunawayMatchesCorrelator(t *testing.T) {
+	var p actuator.Policy
+	for _, q := range actuator.DefaultPolicies() {
+		if q.Name == "vm-runaway" {
+			p = q
+		}
+	}
+	require.Equal(t, novacron.ActionReboot, p.Action.Kind)
+	ev := func(cause, state string) novacron.Event {
+		return novacron.Event{Kind: novacron.EventIncident, VMID: "vm-0015", Host: "host-02", Source: correlate.Source,
+			Details: map[string]any{"cause": cause, "state": state, "incident_id": "incident-2"}}
+	}
+	require.True(t, p.Matches(ev(correlate.CauseVMRunaway, correlate.StateOpen)))
+	require.False(t, p.Matches(ev(correlate.CauseVMRunaway, correlate.StateClosed)))
+	require.False(t, p.Matches(ev(correlate.CauseHostContention, correlate.StateOpen)))
+}

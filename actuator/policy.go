@@ -164,7 +164,11 @@ func (p Policy) Validate(prefix string) error {
 //     add 2 vCPUs, at most 16;
 //   - idle-vm: a VM idle for 7 days → stop it;
 //   - host-contention: a host contention incident → migrate the noisiest
-//     VM to the least loaded host with room.
+//     VM to the least loaded host with room;
+//   - vm-runaway: a runaway CPU incident (a VM's CPU far above its
+//     baseline with nothing else to explain it) → reboot the VM, verified
+//     by its CPU falling below 0.85. A runaway pins the CPU above the
+//     forecast's saturation threshold, so no forecast breach announces it.
 func DefaultPolicies() []Policy {
 	return []Policy{
 		{
@@ -182,6 +186,12 @@ func DefaultPolicies() []Policy {
 			Name:   "host-contention",
 			Match:  Match{Kinds: []string{novacron.EventIncident}, Labels: map[string]string{"cause": "host_contention", "state": "open"}},
 			Action: ActionSpec{Kind: novacron.ActionMigrate, Target: "least_loaded", Subject: "noisiest"},
+		},
+		{
+			Name:   "vm-runaway",
+			Match:  Match{Kinds: []string{novacron.EventIncident}, Labels: map[string]string{"cause": "vm_runaway", "state": "open"}},
+			Action: ActionSpec{Kind: novacron.ActionReboot},
+			Verify: VerifySpec{Query: `max(novacron_vm_cpu_usage_ratio{vm_id="$vm_id"})`, Below: 0.85},
 		},
 	}
 }
