@@ -162,6 +162,11 @@ func (p *Processor) runForecast(key uint64, st *seriesState, rl *rule, t, bucket
 	}
 	eta := base + int64(c.Step)*step.Milliseconds()
 	out.Series = append(out.Series, p.derived(st.labels, in, KindTimeToThreshold, LabelThreshold, thr, t, float64(max(eta-t, 0))/1000))
+	if !seasonal {
+		// Until a day of history has taught the daily profile, a rising
+		// trend may be the morning: forecast, but predict no breach.
+		return
+	}
 	if !fc.breach {
 		if fc.streak++; fc.streak < 2 {
 			return

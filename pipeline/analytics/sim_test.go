@@ -21,6 +21,8 @@ type simRun struct {
 	// crossed is when each capacity series (by labels) first reached its
 	// forecast threshold: the truth a breach prediction is scored on.
 	crossed map[string]time.Time
+	// keep, when set, selects the series the processor sees.
+	keep func(novacron.Labels) bool
 }
 
 func newSimRun(t *testing.T, cfg Config, simCfg *sim.Config, start time.Time) *simRun {
@@ -58,6 +60,9 @@ func (r *simRun) run(t *testing.T, from, to time.Time, step time.Duration) {
 	var out Output
 	require.NoError(t, r.fleet.Generate(from, to, step, func(batch []novacron.Series) error {
 		for _, s := range batch {
+			if r.keep != nil && !r.keep(s.Labels) {
+				continue
+			}
 			r.proc.Process(int32(s.Labels.Hash()%8), s, &out)
 			if i := match(r.proc.rules, s.Labels); i >= 0 && r.proc.rules[i].Threshold > 0 {
 				k := s.Labels.String()
