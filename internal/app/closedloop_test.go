@@ -316,8 +316,14 @@ func TestRunSimulatedIncidents(t *testing.T) {
 
 	t.Run("closed loop", func(t *testing.T) {
 		inc := findIncident(t, base, tok, url.Values{"host": {noisy.Target}}, correlate.CauseHostContention, noisy.Start)
-		opened := rec.find(func(e novacron.Event) bool { return e.ID == inc.ID+"-opened" })
-		require.Len(t, opened, 1)
+		// The stream may deliver the event a moment after the index has
+		// it.
+		var opened []novacron.Event
+		require.Eventually(t, func() bool {
+			opened = rec.find(func(e novacron.Event) bool { return e.ID == inc.ID+"-opened" })
+			return len(opened) > 0
+		}, 30*time.Second, 50*time.Millisecond, "the incident's opened event on the stream")
+		require.Len(t, opened, 1, "delivered once")
 		i := slices.IndexFunc(cfg.Actuator.Policies, func(p actuator.Policy) bool { return p.Name == "host-contention" })
 		require.GreaterOrEqual(t, i, 0)
 		require.True(t, cfg.Actuator.Policies[i].Matches(opened[0]), "the shipped host-contention policy matches the correlator's incident")
@@ -522,8 +528,12 @@ func TestRunSimulatedIncidents(t *testing.T) {
 				continue
 			}
 			hostSeen = hostSeen || (it.Host == noisy.Target && it.Details["cause"] == correlate.CauseHostContention)
-			got := rec.find(func(e novacron.Event) bool { return e.ID == it.ID+"-opened" })
-			require.Len(t, got, 1, "the stream did not deliver %s-opened", it.ID)
+			var got []novacron.Event
+			require.Eventually(t, func() bool {
+				got = rec.find(func(e novacron.Event) bool { return e.ID == it.ID+"-opened" })
+				return len(got) > 0
+			}, 30*time.Second, 50*time.Millisecond, "the stream did not deliver %s-opened", it.ID)
+			require.Len(t, got, 1, "%s-opened delivered once", it.ID)
 			require.Equal(t, novacron.EventIncident, got[0].Kind)
 			require.Equal(t, correlate.Source, got[0].Source)
 			require.Equal(t, it.Details["cause"], got[0].Details["cause"])
