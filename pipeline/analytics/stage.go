@@ -88,8 +88,19 @@ type Stage struct {
 	dirty     map[int32]bool
 	out       Output
 	lastCP    time.Time
-	// inflight counts derived batches handed to the writer and not done.
-	inflight  sync.WaitGroup
+	// inflight counts derived batches handed to the writer and not done;
+	// epoch counts those of the records since the last checkpoint began.
+	inflight sync.WaitGroup
+	epoch    *sync.WaitGroup
+	// saving is closed when the checkpoint saved in the background is
+	// done; nil when none is. A save that failed leaves its records and
+	// partitions in failed, for the next checkpoint to cover.
+	saving chan struct{}
+	failMu sync.Mutex
+	failed struct {
+		pending []*novacron.Record
+		dirty   []int32
+	}
 	writeErrs atomic.Int64
 	// lastCounts is what was last exported to the metrics.
 	lastCounts Counts
@@ -129,7 +140,7 @@ func New(cfg Config, set Settings, bus novacron.Bus, writer Enqueuer, topics Top
 	}
 	return &Stage{cfg: cfg, topics: topics, bus: bus, writer: writer, store: store,
 		logger: set.Logger.With("component", "analytics"), metrics: newMetrics(set.Registerer),
-		proc: proc, now: set.Now, dirty: map[int32]bool{}, owned: map[int32]bool{}, set: set}, nil
+		proc: proc, now: set.Now, dirty: map[int32]bool{}, owned: map[int32]bool{}, set: set, epoch: new(sync.WaitGroup)}, nil
 }
 
 // Start creates the checkpoint topic when it is used, joins the consumer
@@ -178,7 +189,10 @@ func (s *Stage) Shutdown(ctx context.Context) error {
 	s.cancel()
 	<-s.loopDone
 	s.pmu.Lock()
-	err := s.checkpoint(ctx, nil)
+	err := s.waitSave(ctx)
+	if err == nil {
+		err = s.checkpoint(ctx, nil)
+	}
 	s.pmu.Unlock()
 	if err != nil {
 		err = fmt.Errorf("analytics: final checkpoint (records since the last one will be re-read): %w", err)
@@ -227,7 +241,11 @@ func (s *Stage) revoked(ctx context.Context, topic string, parts []int32) {
 	for _, p := range parts {
 		set[p] = true
 	}
-	if err := s.checkpoint(ctx, set); err != nil {
+	err := s.waitSave(ctx)
+	if err == nil {
+		err = s.checkpoint(ctx, set)
+	}
+	if err != nil {
 		s.logger.Warn("final checkpoint of revoked partitions failed; the next owner re-reads from the last one", "partitions", parts, "err", err)
 		s.metrics.checkpoints.WithLabelValues("error").Inc()
 	}
@@ -251,7 +269,7 @@ func (s *Stage) loop(ctx context.Context) {
 		s.pmu.Unlock()
 		if wait <= 0 || npending >= s.cfg.Checkpoint.MaxRecords {
 			s.pmu.Lock()
-			err := s.checkpoint(ctx, nil)
+			err := s.checkpointAsync(ctx)
 			s.pmu.Unlock()
 			if err != nil {
 				if ctx.Err() != nil {
@@ -343,9 +361,12 @@ func (s *Stage) handle(ctx context.Context, recs []*novacron.Record) error {
 	if len(s.out.Series) > 0 {
 		batch := slices.Clone(s.out.Series)
 		s.inflight.Add(1)
+		ep := s.epoch
+		ep.Add(1)
 		n := len(batch)
 		err := s.writer.Enqueue(ctx, batch, func(err error) {
 			defer s.inflight.Done()
+			defer ep.Done()
 			if err != nil {
 				s.writeErrs.Add(1)
 				s.metrics.derivedDropped.Add(float64(n))
@@ -355,6 +376,7 @@ func (s *Stage) handle(ctx context.Context, recs []*novacron.Record) error {
 		})
 		if err != nil {
 			s.inflight.Done()
+			ep.Done()
 			s.out.Reset()
 			return err
 		}
@@ -469,9 +491,91 @@ func EventKey(e novacron.Event) string {
 	return e.ID
 }
 
-// checkpoint waits for the derived writes in flight, saves the state of
-// the partitions that changed (of only, when not nil), then acknowledges
-// the records it covers. s.pmu must be held.
+// checkpointAsync snapshots the partitions that changed and saves them
+// in the background while the loop goes on: the records the snapshots
+// cover are acknowledged once their derived writes are done and the save
+// succeeded. A snapshot takes milliseconds; saving it (tens of MiB at
+// 50,000 series) would stall processing and so the latency of every
+// sample behind it. One save is in flight at a time. s.pmu must be held.
+func (s *Stage) checkpointAsync(ctx context.Context) error {
+	s.lastCP = time.Now()
+	if err := s.waitSave(ctx); err != nil {
+		return err
+	}
+	if len(s.pending) == 0 {
+		return nil
+	}
+	start := time.Now()
+	snaps := make(map[int32][]byte, len(s.dirty))
+	dirty := make([]int32, 0, len(s.dirty))
+	size := 0
+	for p := range s.dirty {
+		b, err := s.proc.Snapshot(p)
+		if err != nil {
+			return err
+		}
+		dirty = append(dirty, p)
+		if b != nil {
+			snaps[p] = b
+			size += len(b)
+		}
+	}
+	pending, ep, done := s.pending, s.epoch, make(chan struct{})
+	s.pending, s.epoch, s.saving = make([]*novacron.Record, 0, len(pending)), new(sync.WaitGroup), done
+	clear(s.dirty)
+	s.metrics.series.Set(float64(s.proc.SeriesCount()))
+	go func() {
+		defer close(done)
+		// The records are acknowledged once their derived series are
+		// stored and the state that includes them is saved.
+		ep.Wait()
+		if err := s.store.Save(ctx, snaps); err != nil {
+			s.failMu.Lock()
+			s.failed.pending = append(s.failed.pending, pending...)
+			s.failed.dirty = append(s.failed.dirty, dirty...)
+			s.failMu.Unlock()
+			if ctx.Err() == nil {
+				s.logger.Warn("checkpoint failed; the next one covers its records", "err", err)
+			}
+			s.metrics.checkpoints.WithLabelValues("error").Inc()
+			return
+		}
+		s.consumer.Ack(pending...)
+		s.metrics.checkpoints.WithLabelValues("ok").Inc()
+		s.metrics.checkpointBytes.Observe(float64(size))
+		s.metrics.checkpointDuration.Observe(time.Since(start).Seconds())
+	}()
+	return nil
+}
+
+// waitSave waits for the checkpoint being saved in the background and
+// takes back the records and partitions of a failed one, so the next
+// checkpoint covers them. s.pmu must be held.
+func (s *Stage) waitSave(ctx context.Context) error {
+	if s.saving != nil {
+		select {
+		case <-s.saving:
+			s.saving = nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	s.failMu.Lock()
+	defer s.failMu.Unlock()
+	if len(s.failed.pending) > 0 {
+		s.pending = append(s.failed.pending, s.pending...)
+		for _, p := range s.failed.dirty {
+			s.dirty[p] = true
+		}
+		s.failed.pending, s.failed.dirty = nil, nil
+	}
+	return nil
+}
+
+// checkpoint saves the state of the partitions in only (nil: all) and
+// acknowledges their pending records, waiting for every derived batch in
+// flight and for the save. s.pmu must be held; no background save may be
+// in flight (waitSave).
 func (s *Stage) checkpoint(ctx context.Context, only map[int32]bool) error {
 	if only == nil {
 		s.lastCP = time.Now()
