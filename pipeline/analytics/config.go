@@ -102,7 +102,9 @@ type ForecastConfig struct {
 	// positive.
 	Step time.Duration `yaml:"step"`
 	// History is how many points of history are kept per series (memory:
-	// 4 bytes each). Default 144 (12h at 5m); at least 12.
+	// 4 bytes each), at least trend_window's. Before a day has taught the
+	// daily profile the trend is fitted to all of it. Default 48 (4h at
+	// 5m); at least 12.
 	History int `yaml:"history"`
 	// Interval is the sample time between two forecasts of a series.
 	// Default 15m; at least step.
@@ -112,9 +114,8 @@ type ForecastConfig struct {
 	// at most horizon.
 	Horizons []time.Duration `yaml:"horizons"`
 	// Horizon is how far ahead the time to threshold is sought; a breach
-	// predicted within it raises a forecast_breach event. Default 12h (no
-	// further ahead than the default history reaches back); a positive
-	// multiple of step.
+	// predicted within it raises a forecast_breach event. Default 12h; a
+	// positive multiple of step.
 	Horizon time.Duration `yaml:"horizon"`
 	// TrendWindow is the span of recent history the trend is fitted to
 	// once a day of history has taught the series' daily profile (before
@@ -209,7 +210,7 @@ func NewDefaultConfig() Config {
 		},
 		Forecast: ForecastConfig{
 			Step:        5 * time.Minute,
-			History:     144,
+			History:     48,
 			Interval:    15 * time.Minute,
 			Horizons:    []time.Duration{time.Hour, 6 * time.Hour},
 			Horizon:     12 * time.Hour,
@@ -280,8 +281,8 @@ func (c *Config) Validate() error {
 	if f.Step > 0 && (f.Horizon <= 0 || f.Horizon%f.Step != 0) {
 		add("forecast.horizon", "must be a positive multiple of forecast.step (%s), got %s", f.Step, f.Horizon)
 	}
-	if f.Step > 0 && (f.TrendWindow < 3*f.Step || f.TrendWindow%f.Step != 0) {
-		add("forecast.trend_window", "must be a multiple of forecast.step (%s) of at least 3 steps, got %s", f.Step, f.TrendWindow)
+	if f.Step > 0 && (f.TrendWindow < 3*f.Step || f.TrendWindow%f.Step != 0 || int(f.TrendWindow/f.Step) > f.History) {
+		add("forecast.trend_window", "must be a multiple of forecast.step (%s) of at least 3 steps and at most forecast.history (%d) steps, got %s", f.Step, f.History, f.TrendWindow)
 	}
 	for i, h := range f.Horizons {
 		if f.Step > 0 && (h <= 0 || h%f.Step != 0 || h > f.Horizon) {

@@ -71,7 +71,7 @@ func (fc *forecastState) profileReady(stepMs int64) bool {
 // a tenth of the way after that, so a changed routine is learnt within
 // days and a single odd day does not rewrite it.
 func (fc *forecastState) learn(t int64, v float64, stepMs int64) {
-	if fc.prof == nil {
+	if fc.prof == nil { // restored from a checkpoint without one
 		fc.prof = make([]float32, profileSlots(stepMs))
 		fc.profN = 0
 	}

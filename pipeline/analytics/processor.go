@@ -326,11 +326,9 @@ func (p *Processor) attach(st *seriesState, ls novacron.Labels) {
 		st.det = nil
 		st.open, st.armed = false, false
 	}
-	if rl.Forecast && st.fc == nil {
-		st.fc = &forecastState{hist: make([]float32, p.cfg.Forecast.History)}
-	}
-	if rl.Forecast && len(st.fc.hist) != p.cfg.Forecast.History {
-		st.fc = &forecastState{hist: make([]float32, p.cfg.Forecast.History)}
+	if rl.Forecast && (st.fc == nil || len(st.fc.hist) != p.cfg.Forecast.History) {
+		st.fc = &forecastState{hist: make([]float32, p.cfg.Forecast.History),
+			prof: make([]float32, profileSlots(p.cfg.Forecast.Step.Milliseconds()))}
 	}
 	if !rl.Forecast {
 		st.fc = nil
