@@ -4,9 +4,11 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/stretchr/testify/require"
 
 	novacron "github.com/novacron/novacron"
@@ -37,8 +39,26 @@ novacron_actuator_leader 1
 	require.NoError(t, err)
 	require.Equal(t, 11, n, "one series per state, present from the start")
 
-	mfs, err := reg.Gather()
-	require.NoError(t, err)
+	// The state is stored before the counters move: wait for them.
+	var mfs []*dto.MetricFamily
+	require.Eventually(t, func() bool {
+		if mfs, err = reg.Gather(); err != nil {
+			return false
+		}
+		for _, mf := range mfs {
+			if mf.GetName() != "novacron_actuator_actions_total" {
+				continue
+			}
+			for _, m := range mf.GetMetric() {
+				for _, lp := range m.GetLabel() {
+					if lp.GetName() == "state" && lp.GetValue() == actuator.StateSucceeded {
+						return m.GetCounter().GetValue() >= 1
+					}
+				}
+			}
+		}
+		return false
+	}, 5*time.Second, 5*time.Millisecond, "the succeeded action counted")
 	val := func(name, label, value string) float64 {
 		for _, mf := range mfs {
 			if mf.GetName() != name {

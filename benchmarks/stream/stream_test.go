@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/novacron/novacron/internal/testserver"
+	"github.com/novacron/novacron/pipeline/analytics"
 )
 
 // TestSmoke runs the end-to-end mode at a tiny rate against the test
@@ -82,5 +83,6 @@ func TestMemorySmall(t *testing.T) {
 	require.Positive(t, m.modelStateBytes())
 	require.Greater(t, m.HeapBytes, m.BareHeapBytes)
 	require.Positive(t, m.SnapshotBytes)
-	require.InDelta(t, 576, m.ForecastBytes, 64, "144 float32 points")
+	h := analytics.NewDefaultConfig().Forecast.History
+	require.InDelta(t, 4*h, m.ForecastBytes, 64, "%d float32 points", h)
 }
