@@ -71,7 +71,46 @@ func vmCount(t *testing.T, vmURL, selector string) float64 {
 	return v
 }
 
-// waitStored waits until VictoriaMetrics holds want samples for selector.
+// vmDistinct returns the number of distinct samples (series and
+// timestamp) VictoriaMetrics holds for selector, read raw through
+// /api/v1/export. Delivery is at least once: a record re-read after a
+// crash is written again, and VictoriaMetrics removes such duplicates
+// (-dedup.minScrapeInterval) only when it merges parts, so a count over
+// time may see them for a while.
+func vmDistinct(t *testing.T, vmURL, selector string) float64 {
+	t.Helper()
+	resp, err := http.Get(vmURL + "/api/v1/export?" + url.Values{"match[]": {selector}, "start": {"0"}}.Encode())
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	seen := map[string]map[int64]bool{}
+	dec := json.NewDecoder(resp.Body)
+	for dec.More() {
+		var line struct {
+			Metric     map[string]string `json:"metric"`
+			Timestamps []int64           `json:"timestamps"`
+		}
+		require.NoError(t, dec.Decode(&line))
+		k, err := json.Marshal(line.Metric) // map keys are sorted
+		require.NoError(t, err)
+		ts := seen[string(k)]
+		if ts == nil {
+			ts = map[int64]bool{}
+			seen[string(k)] = ts
+		}
+		for _, tm := range line.Timestamps {
+			ts[tm] = true
+		}
+	}
+	n := 0
+	for _, ts := range seen {
+		n += len(ts)
+	}
+	return float64(n)
+}
+
+// waitStored waits until VictoriaMetrics holds want distinct samples for
+// selector (vmDistinct).
 // Selectors exclude the analytics stage's derived series (name:kind),
 // which keep the source labels.
 func waitStored(t *testing.T, vm *testserver.VM, selector string, want float64, timeout time.Duration) {
@@ -80,7 +119,7 @@ func waitStored(t *testing.T, vm *testserver.VM, selector string, want float64, 
 	var got float64
 	for time.Now().Before(deadline) {
 		_ = vm.ForceFlush()
-		if got = vmCount(t, vm.URL(), selector); got == want {
+		if got = vmDistinct(t, vm.URL(), selector); got == want {
 			return
 		}
 		time.Sleep(500 * time.Millisecond)
